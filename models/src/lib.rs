@@ -1,0 +1,48 @@
+//! The sharpDARTS architecture description, with no heavy dependencies.
+//!
+//! A [`Genotype`] names the operations of a cell; [`build_cifar`] turns it and a
+//! [`NetworkConfig`] into a [`Graph`] of layers with named parameters, which the
+//! training back end (libtorch), the ONNX exporter and the counters all read.
+
+pub mod count;
+pub mod genotype;
+pub mod graph;
+pub mod model_file;
+pub mod network;
+pub mod ops;
+pub mod primitive;
+
+pub use count::{count_macs, count_parameters, ParamCount};
+pub use genotype::{Edge, Genotype};
+pub use graph::{Graph, Node, NodeId, Op, ParamRole, ParamSpec, Scope, Shape};
+pub use model_file::ModelFile;
+pub use network::{build_cifar, NetworkConfig};
+pub use primitive::Primitive;
+
+/// Errors from parsing genotypes and validating network settings.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("unknown operation `{0}`; known operations: {known}", known = primitive::known_names())]
+    UnknownPrimitive(String),
+    #[error("invalid genotype JSON: {0}")]
+    GenotypeJson(String),
+    #[error("invalid genotype: field `{field}` {message}")]
+    InvalidGenotype { field: String, message: String },
+    #[error("genotype `{value}` is neither a built-in name nor an existing file; built-in genotypes: {known}")]
+    GenotypeNotFound { value: String, known: String },
+    #[error("invalid --{option} {value}: {fix}")]
+    InvalidConfig {
+        option: String,
+        value: String,
+        fix: String,
+    },
+    #[error("failed to read {path}: {message}")]
+    Io { path: String, message: String },
+    #[error("{path}: {source}")]
+    InFile {
+        path: String,
+        source: Box<ModelError>,
+    },
+    #[error("invalid model file {path}: {message}")]
+    InvalidModelFile { path: String, message: String },
+}
