@@ -7,6 +7,7 @@
 pub mod count;
 pub mod genotype;
 pub mod graph;
+pub mod io;
 pub mod model_file;
 pub mod network;
 pub mod ops;
