@@ -1,1 +1,27 @@
-//! placeholder
+//! Dataset readers and image preprocessing shared by training (libtorch) and
+//! serving (ONNX Runtime).
+//!
+//! Images are kept as 8-bit RGB in HWC order ([`Dataset`]); the model input is
+//! produced by [`transform`] (normalisation to CHW `f32`), [`augment`] (the
+//! CIFAR training recipe: pad-and-crop, flip, Cutout) and [`batch`] (shuffled
+//! training batches and ordered evaluation batches in NCHW layout). This crate
+//! links neither libtorch nor ONNX Runtime.
+
+pub mod augment;
+pub mod batch;
+pub mod cifar10;
+mod dataset;
+mod error;
+pub mod image;
+pub mod image_folder;
+pub mod subset;
+pub mod transform;
+
+pub use augment::Augment;
+pub use batch::{Batch, EvalBatches, TrainBatches};
+pub use dataset::{Dataset, LoadReport};
+pub use error::DataError;
+pub use transform::{normalize_chw, Normalization};
+
+/// Result type of this crate.
+pub type Result<T, E = DataError> = std::result::Result<T, E>;
