@@ -1,0 +1,181 @@
+//! ONNX models from network graphs: inference only, opset 17, BatchNorm
+//! folded into convolutions where a convolution (or a Concat of them) feeds it.
+
+mod emit;
+mod fold;
+mod proto;
+
+use std::path::Path;
+
+use models::{Graph, ModelFile};
+use onnx_protobuf::{GraphProto, Message, ModelProto, OperatorSetIdProto, StringStringEntryProto};
+
+use crate::{ExportError, Weights};
+use emit::Emitter;
+use proto::{float_value_info, Dim};
+
+/// The ai.onnx opset the models use.
+pub const OPSET_VERSION: i64 = 17;
+/// ONNX IR version 8 (ONNX 1.10 and later; ONNX Runtime 1.31 reads it).
+pub const IR_VERSION: i64 = 8;
+/// Name of the float32 NCHW image input.
+pub const INPUT_NAME: &str = "input";
+/// Name of the `[batch, num_classes]` output.
+pub const OUTPUT_NAME: &str = "logits";
+/// Name of the symbolic batch dimension of input and output.
+pub const BATCH_DIM: &str = "batch";
+pub const PRODUCER_NAME: &str = "sharpdarts-export";
+
+/// Keys of the `metadata_props` that [`model_metadata`] writes.
+pub mod metadata_keys {
+    /// JSON array of class names in label order.
+    pub const CLASSES: &str = "classes";
+    /// JSON array of the per-channel mean subtracted from pixels in [0, 1].
+    pub const MEAN: &str = "mean";
+    /// JSON array of the per-channel standard deviation pixels are divided by.
+    pub const STD: &str = "std";
+    /// JSON `[channels, height, width]`.
+    pub const INPUT_SIZE: &str = "input_size";
+    /// Genotype JSON.
+    pub const GENOTYPE: &str = "genotype";
+    /// Built-in genotype name; absent for genotypes read from files.
+    pub const GENOTYPE_NAME: &str = "genotype_name";
+    /// `NetworkConfig` JSON.
+    pub const NETWORK: &str = "network";
+    /// Parameters without the auxiliary head, as a decimal string.
+    pub const PARAMS: &str = "params";
+    /// Parameters including the auxiliary head, as a decimal string.
+    pub const PARAMS_WITH_AUXILIARY: &str = "params_with_auxiliary";
+    /// Multiply-adds for one image in inference, as a decimal string.
+    pub const MACS: &str = "macs";
+    /// The full `model.json` text.
+    pub const MODEL_JSON: &str = "model_json";
+}
+
+/// Builds an inference ONNX model of `graph`: auxiliary-head nodes are
+/// skipped and drop path is ignored. The weights are checked against the
+/// graph first, so errors name a missing or misshapen tensor.
+pub fn build_model(
+    graph: &Graph,
+    weights: &Weights,
+    metadata: &[(String, String)],
+) -> Result<ModelProto, ExportError> {
+    weights.check_against(graph)?;
+    let mut emitter = Emitter::new(graph, weights);
+    emitter.run(INPUT_NAME)?;
+    let [c, h, w] = graph.input_shape();
+    let batch = Dim::Symbolic(BATCH_DIM);
+    let input = float_value_info(
+        INPUT_NAME,
+        &[batch, Dim::Fixed(c), Dim::Fixed(h), Dim::Fixed(w)],
+    );
+    let output = float_value_info(OUTPUT_NAME, &output_dims(graph, emitter.logits_rank()));
+    let onnx_graph = GraphProto {
+        name: "sharpdarts".to_string(),
+        node: std::mem::take(&mut emitter.nodes),
+        initializer: std::mem::take(&mut emitter.initializers),
+        input: vec![input],
+        output: vec![output],
+        ..Default::default()
+    };
+    Ok(ModelProto {
+        ir_version: IR_VERSION,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: OPSET_VERSION,
+            ..Default::default()
+        }],
+        producer_name: PRODUCER_NAME.to_string(),
+        producer_version: env!("CARGO_PKG_VERSION").to_string(),
+        graph: Some(onnx_graph).into(),
+        metadata_props: metadata
+            .iter()
+            .map(|(key, value)| StringStringEntryProto {
+                key: key.clone(),
+                value: value.clone(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    })
+}
+
+fn output_dims(graph: &Graph, rank: usize) -> Vec<Dim> {
+    let [c, h, w] = graph.nodes[graph.logits].shape;
+    let mut dims = vec![Dim::Symbolic(BATCH_DIM), Dim::Fixed(c)];
+    if rank == 4 {
+        dims.extend([Dim::Fixed(h), Dim::Fixed(w)]);
+    }
+    dims
+}
+
+/// Serialises a model to protobuf bytes.
+pub fn encode_model(model: &ModelProto) -> Result<Vec<u8>, ExportError> {
+    Ok(model.write_to_bytes()?)
+}
+
+/// Writes a model to `path` atomically.
+pub fn write_model(path: &Path, model: &ModelProto) -> Result<(), ExportError> {
+    let bytes = encode_model(model)?;
+    models::io::write_atomic(path, &bytes).map_err(|source| ExportError::Write {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// The `metadata_props` that serving reads: classes, normalisation, input
+/// size, genotype, network settings, counts and the full `model.json`.
+pub fn model_metadata(file: &ModelFile, graph: &Graph) -> Vec<(String, String)> {
+    use metadata_keys as key;
+    let counts = models::count_parameters(graph);
+    let mut entries = vec![
+        (key::CLASSES, json(&file.classes)),
+        (key::MEAN, json(&file.mean)),
+        (key::STD, json(&file.std)),
+        (key::INPUT_SIZE, json(&file.input_size)),
+        (key::GENOTYPE, json(&file.genotype)),
+        (key::NETWORK, json(&file.network)),
+        (key::PARAMS, counts.main.to_string()),
+        (
+            key::PARAMS_WITH_AUXILIARY,
+            counts.with_auxiliary.to_string(),
+        ),
+        (key::MACS, models::count_macs(graph).to_string()),
+        (key::MODEL_JSON, file.to_json()),
+    ];
+    if let Some(name) = &file.genotype_name {
+        entries.push((key::GENOTYPE_NAME, name.clone()));
+    }
+    entries
+        .into_iter()
+        .map(|(key, value)| (key.to_string(), value))
+        .collect()
+}
+
+/// Builds the ONNX model of a `model.json` and its weights, with
+/// [`model_metadata`]. Fails when the file's `input_size` disagrees with the
+/// network it describes.
+pub fn build_model_file(file: &ModelFile, weights: &Weights) -> Result<ModelProto, ExportError> {
+    let graph = file.graph()?;
+    if file.input_size != graph.input_shape() {
+        return Err(ExportError::InvalidModel {
+            message: format!(
+                "input_size {:?} does not match the network input {:?} (image_size {})",
+                file.input_size,
+                graph.input_shape(),
+                file.network.image_size
+            ),
+        });
+    }
+    build_model(&graph, weights, &model_metadata(file, &graph))
+}
+
+/// Exports a `model.json` and its weights to ONNX bytes; see [`build_model_file`].
+pub fn export_model_file(file: &ModelFile, weights: &Weights) -> Result<Vec<u8>, ExportError> {
+    encode_model(&build_model_file(file, weights)?)
+}
+
+/// Compact JSON of a metadata value.
+fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).expect("model file fields always serialise")
+}
