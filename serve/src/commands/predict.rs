@@ -1,0 +1,131 @@
+//! `serve predict`: top-k classes of image files.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+use clap::Args;
+use data::image::RgbImage;
+use serde::Serialize;
+use serve::{classify, Prediction};
+
+use super::{open_model, parse_positive, print_json, SessionArgs};
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// ONNX model written by `export`.
+    pub model: PathBuf,
+    /// PNG or JPEG images of any size and colour type.
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// Number of most probable classes to print per image.
+    #[arg(long, default_value_t = 5, value_parser = parse_positive)]
+    pub top_k: usize,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub session: SessionArgs,
+}
+
+#[derive(Debug, Serialize)]
+struct ImageResult {
+    image: PathBuf,
+    predictions: Vec<Prediction>,
+}
+
+#[derive(Debug, Serialize)]
+struct ImageError {
+    image: PathBuf,
+    error: String,
+}
+
+#[derive(Debug, Serialize)]
+struct PredictOutput {
+    model: PathBuf,
+    results: Vec<ImageResult>,
+    errors: Vec<ImageError>,
+}
+
+pub fn run(args: PredictArgs) -> anyhow::Result<()> {
+    let mut model = open_model(&args.model, &args.session)?;
+    let (paths, images, errors) = decode_all(&args.images);
+    let predictions = classify(&mut model, &images, args.top_k)?;
+    let results: Vec<ImageResult> = paths
+        .into_iter()
+        .zip(predictions)
+        .map(|(image, predictions)| ImageResult { image, predictions })
+        .collect();
+
+    let output = PredictOutput {
+        model: args.model.clone(),
+        results,
+        errors,
+    };
+    if args.json {
+        print_json(&output)?;
+    } else {
+        print_text(&output.results);
+    }
+    fail_on_errors(&output.errors, args.images.len())
+}
+
+/// Decodes every image, reporting each failure on stderr and keeping the
+/// rest: returns the decoded paths, their images and the failures.
+fn decode_all(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<RgbImage>, Vec<ImageError>) {
+    let mut decoded_paths = Vec::new();
+    let mut images = Vec::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        match data::image::load_rgb(path) {
+            Ok(image) => {
+                decoded_paths.push(path.clone());
+                images.push(image);
+            }
+            Err(error) => {
+                eprintln!("error: skipping {}: {error}", path.display());
+                errors.push(ImageError {
+                    image: path.clone(),
+                    error: error.to_string(),
+                });
+            }
+        }
+    }
+    (decoded_paths, images, errors)
+}
+
+fn print_text(results: &[ImageResult]) {
+    for result in results {
+        println!("{}", result.image.display());
+        let width = result
+            .predictions
+            .iter()
+            .map(|p| p.class.len())
+            .max()
+            .unwrap_or(0);
+        for (rank, prediction) in result.predictions.iter().enumerate() {
+            println!(
+                "  {}. {:<width$}  {:>7.3}%  (class {})",
+                rank + 1,
+                prediction.class,
+                100.0 * prediction.probability,
+                prediction.index
+            );
+        }
+    }
+}
+
+fn fail_on_errors(errors: &[ImageError], total: usize) -> anyhow::Result<()> {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = errors.iter().map(|e| display(&e.image)).collect();
+    bail!(
+        "{} of {total} images could not be read: {}",
+        errors.len(),
+        names.join(", ")
+    )
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}
