@@ -2,10 +2,11 @@
 //! horizontal flip, normalisation, then Cutout on the normalised tensor.
 //!
 //! This follows torchvision's `RandomCrop(32, padding=4)` and
-//! `RandomHorizontalFlip()` followed by `ToTensor`, `Normalize` and Cutout
-//! as published with DARTS: Cutout draws a centre (y, x) uniformly over the
-//! image and zeroes rows and columns `[clip(y - L/2), clip(y + L/2))` in every
-//! channel, so the hole shows the dataset mean and is smaller near a border.
+//! `RandomHorizontalFlip()`, then `ToTensor`, `Normalize` and the Cutout of
+//! the sharpDARTS training code. Cutout draws a centre (y, x) uniformly over
+//! the image and zeroes rows and columns `[clip(y - L/2), clip(y + L/2))` in
+//! every channel. The hole therefore shows the dataset mean colour, and it is
+//! smaller near a border.
 
 use rand::Rng;
 
@@ -42,7 +43,7 @@ impl Augment {
         cutout: None,
     };
 
-    /// The CIFAR recipe: padding 4, flip, and Cutout of side `cutout` if given.
+    /// Returns the CIFAR recipe: padding 4, flip, and Cutout of side `cutout` if given.
     pub fn cifar(cutout: Option<usize>) -> Augment {
         Augment {
             crop_pad: 4,

@@ -2,7 +2,7 @@
 //!
 //! Classes are the sub-folder names in sorted (byte) order and label `i` is
 //! the `i`-th name. Images are the `.jpg`, `.jpeg` and `.png` files (any
-//! letter case) of each class folder, in sorted file-name order; hidden
+//! letter case) of each class folder, in sorted file-name order. Hidden
 //! entries (names starting with `.`) are ignored.
 
 use std::path::{Path, PathBuf};

@@ -1,11 +1,11 @@
 //! Dataset readers and image preprocessing shared by training (libtorch) and
 //! serving (ONNX Runtime).
 //!
-//! Images are kept as 8-bit RGB in HWC order ([`Dataset`]); the model input is
-//! produced by [`transform`] (normalisation to CHW `f32`), [`augment`] (the
-//! CIFAR training recipe: pad-and-crop, flip, Cutout) and [`batch`] (shuffled
-//! training batches and ordered evaluation batches in NCHW layout). This crate
-//! links neither libtorch nor ONNX Runtime.
+//! Images are kept as 8-bit RGB in HWC order ([`Dataset`]). The model input
+//! comes from [`transform`] (normalisation to CHW `f32`), [`augment`] (the
+//! CIFAR training recipe of pad-and-crop, flip and Cutout) and [`batch`]
+//! (shuffled training batches and ordered evaluation batches, NCHW). This
+//! crate links neither libtorch nor ONNX Runtime.
 
 pub mod augment;
 pub mod batch;

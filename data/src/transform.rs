@@ -26,8 +26,8 @@ impl Normalization {
         std: [0.229, 0.224, 0.225],
     };
 
-    /// Checks that every mean is finite and every standard deviation is
-    /// finite and positive.
+    /// Creates a normalisation after checking that every mean is finite and
+    /// every standard deviation is finite and positive.
     pub fn new(mean: [f32; 3], std: [f32; 3]) -> Result<Self> {
         if let Some(m) = mean.iter().find(|m| !m.is_finite()) {
             return Err(invalid("normalisation mean", m, "use a finite value"));
