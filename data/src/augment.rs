@@ -9,9 +9,10 @@
 //! smaller near a border.
 
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 
 /// Augmentation settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Augment {
     /// Zero padding on every side before the random crop back to the
     /// original size; 0 disables cropping.

@@ -187,3 +187,30 @@ fn next_chunk<'o>(order: &'o [usize], position: &mut usize, size: usize) -> Opti
 fn remaining_batches(total: usize, position: usize, size: usize) -> usize {
     (total - position).div_ceil(size)
 }
+
+/// Runs `consume` on `batches` while a background thread prepares the next
+/// batch, so that batch preparation overlaps with the caller's work.
+///
+/// At most one prepared batch waits in the queue. If `consume` returns
+/// before the end, the background thread stops after its current batch.
+/// A panic in the background thread is raised again here.
+pub fn prefetch<I, F, R>(batches: I, consume: F) -> R
+where
+    I: Iterator<Item = Batch> + Send,
+    F: FnOnce(&mut dyn Iterator<Item = Batch>) -> R,
+{
+    std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        scope.spawn(move || {
+            for batch in batches {
+                if sender.send(batch).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut received = receiver.into_iter();
+        let result = consume(&mut received);
+        drop(received);
+        result
+    })
+}

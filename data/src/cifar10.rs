@@ -12,6 +12,9 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
 
 use crate::{image_folder, DataError, Dataset, LoadReport, Result};
 
@@ -50,7 +53,8 @@ const META_FILE: &str = "batches.meta.txt";
 const DOWNLOAD_URL: &str = "https://www.cs.toronto.edu/~kriz/cifar.html";
 
 /// A CIFAR-10 split: 50,000 training or 10,000 test images.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Split {
     Train,
     Test,
@@ -76,6 +80,22 @@ impl Split {
 impl fmt::Display for Split {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.folder_name())
+    }
+}
+
+impl FromStr for Split {
+    type Err = DataError;
+
+    fn from_str(text: &str) -> Result<Self> {
+        match text {
+            "train" => Ok(Split::Train),
+            "test" => Ok(Split::Test),
+            other => Err(DataError::InvalidArgument {
+                name: "split",
+                value: other.to_string(),
+                fix: "use `train` or `test`".to_string(),
+            }),
+        }
     }
 }
 
@@ -227,6 +247,12 @@ fn read_class_names(dir: &Path) -> Result<Vec<String>> {
 
 fn append_batch(path: &Path, dataset: &mut Dataset) -> Result<()> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    if bytes.is_empty() {
+        return Err(DataError::EmptyFile {
+            path: path.to_path_buf(),
+            expected: format!("CIFAR-10 records of {RECORD_LEN} bytes"),
+        });
+    }
     if bytes.len() % RECORD_LEN != 0 {
         return Err(DataError::InvalidBinarySize {
             path: path.to_path_buf(),

@@ -33,6 +33,8 @@ pub enum DataError {
         label: u16,
         classes: usize,
     },
+    #[error("{path} is empty; expected {expected}")]
+    EmptyFile { path: PathBuf, expected: String },
     #[error("{dir} is not a CIFAR-10 folder. {looked_for}")]
     UnknownLayout { dir: PathBuf, looked_for: String },
     #[error("the CIFAR-10 {split} split is missing: {missing} not found")]

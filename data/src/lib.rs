@@ -18,7 +18,7 @@ pub mod subset;
 pub mod transform;
 
 pub use augment::Augment;
-pub use batch::{Batch, EvalBatches, TrainBatches};
+pub use batch::{prefetch, Batch, EvalBatches, TrainBatches};
 pub use dataset::{Dataset, LoadReport};
 pub use error::DataError;
 pub use transform::{normalize_chw, Normalization};

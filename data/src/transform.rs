@@ -4,10 +4,13 @@
 //! in `f32` in that order, which is what torchvision's `ToTensor` followed by
 //! `Normalize` computes.
 
+use serde::{Deserialize, Serialize};
+
+use crate::image::{resize_rgb, RgbImage};
 use crate::{DataError, Dataset, Result};
 
 /// Per-channel mean and standard deviation of pixels scaled to [0, 1].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Normalization {
     pub mean: [f32; 3],
     pub std: [f32; 3],
@@ -100,4 +103,13 @@ pub fn fill_batch(dataset: &Dataset, indices: &[usize], norm: &Normalization, ou
     for (&i, slot) in indices.iter().zip(out.chunks_exact_mut(image_len)) {
         normalize_chw_into(dataset.image(i), &table, slot);
     }
+}
+
+/// Resizes `image` to `size x size` (bilinear, ignoring the aspect ratio)
+/// and normalises it to CHW `f32`: the model input for one image.
+pub fn preprocess(image: &RgbImage, size: u32, norm: &Normalization) -> Vec<f32> {
+    let resized = resize_rgb(image, size, size);
+    let mut out = vec![0.0; resized.as_raw().len()];
+    normalize_chw_into(resized.as_raw(), &norm.lookup_table(), &mut out);
+    out
 }

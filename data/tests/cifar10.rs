@@ -227,3 +227,20 @@ fn meta_file_ignores_empty_lines() {
     let copy = cifar10::load(dir.path(), Split::Test).unwrap();
     assert!(copy.classes.iter().map(String::as_str).eq(CLASSES));
 }
+
+#[test]
+fn empty_binary_file_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    write_binary_copy(dir.path(), 0, 0);
+    let error = cifar10::load(dir.path(), Split::Test).unwrap_err();
+    assert!(matches!(error, DataError::EmptyFile { .. }), "{error:?}");
+    assert!(error.to_string().contains("test_batch.bin"), "{error}");
+}
+
+#[test]
+fn split_parses_from_text() {
+    assert_eq!("train".parse::<Split>().unwrap(), Split::Train);
+    assert_eq!("test".parse::<Split>().unwrap(), Split::Test);
+    let error = "validation".parse::<Split>().unwrap_err();
+    assert!(error.to_string().contains("validation"), "{error}");
+}

@@ -1,8 +1,8 @@
 mod common;
 
 use data::augment::{self, cutout, Augment, AugmentParams};
-use data::transform::{fill_batch, normalize_chw_into};
-use data::{normalize_chw, EvalBatches, Normalization, TrainBatches};
+use data::transform::{fill_batch, normalize_chw_into, preprocess};
+use data::{normalize_chw, prefetch, EvalBatches, Normalization, TrainBatches};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -270,4 +270,38 @@ fn zero_batch_size_rejected() {
     let dataset = binary_test();
     assert!(EvalBatches::new(dataset, 0, CIFAR).is_err());
     assert!(TrainBatches::new(dataset, 0, 1, 0, Augment::NONE, CIFAR).is_err());
+}
+
+#[test]
+fn prefetch_yields_same_batches() {
+    let dataset = binary_test().select(&(0..200).collect::<Vec<_>>());
+    let augment = Augment::cifar(Some(16));
+    let make = || TrainBatches::new(&dataset, 64, 4, 1, augment, CIFAR).unwrap();
+    let direct: Vec<_> = make().collect();
+    let prefetched = prefetch(make(), |batches| batches.collect::<Vec<_>>());
+    assert_eq!(prefetched, direct);
+}
+
+#[test]
+fn prefetch_stops_early() {
+    let dataset = binary_test();
+    let batches = EvalBatches::new(dataset, 10, CIFAR).unwrap();
+    let first = prefetch(batches, |batches| batches.next().unwrap());
+    assert_eq!(first.indices, (0..10).collect::<Vec<_>>());
+}
+
+#[test]
+fn preprocess_resizes_and_normalizes() {
+    let image = data::image::load_rgb(&common::test_jpeg("ship", 0)).unwrap();
+    let same = preprocess(&image, 32, &CIFAR);
+    let expected = normalize_chw(image.as_raw(), 32, 32, CIFAR.mean, CIFAR.std);
+    assert_eq!(same, expected);
+    let large = data::image::resize_rgb(&image, 100, 60);
+    let small = preprocess(&large, 16, &CIFAR);
+    assert_eq!(small.len(), 3 * 16 * 16);
+    let resized = data::image::resize_rgb(&large, 16, 16);
+    assert_eq!(
+        small,
+        normalize_chw(resized.as_raw(), 16, 16, CIFAR.mean, CIFAR.std)
+    );
 }
