@@ -1,6 +1,6 @@
 //! ONNX export of sharpDARTS networks.
 //!
-//! [`weights::Weights`] holds a network's tensors by parameter name; [`onnx`]
+//! [`weights::Weights`] stores a network's tensors by parameter name; [`onnx`]
 //! turns a [`models::Graph`] and its weights into an inference-only ONNX model
 //! (opset 17) with BatchNorm folded into the preceding convolutions. This
 //! crate links neither libtorch nor ONNX Runtime.
@@ -13,16 +13,10 @@ pub use weights::{Tensor, Weights};
 /// Errors from reading weights and building or writing ONNX models.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error("failed to read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("failed to write {path}: {source}")]
-    Write {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("failed to read {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("failed to write {path}: {error}")]
+    Write { path: String, error: std::io::Error },
     #[error("invalid safetensors file {origin}: {message}; the file may be truncated or not a safetensors file, so save the weights again")]
     Safetensors { origin: String, message: String },
     #[error("tensor `{name}` has dtype {dtype}; only F32 weights are supported, so convert them to float32 before saving")]
@@ -45,6 +39,7 @@ pub enum ExportError {
     InvalidModel { message: String },
     #[error(transparent)]
     Model(#[from] models::ModelError),
-    #[error("failed to encode the ONNX model: {0}")]
-    Encode(#[from] protobuf::Error),
+
+    #[error("failed to encode the ONNX model: {message}")]
+    Encode { message: String },
 }

@@ -1,6 +1,7 @@
 //! `export`: writes a trained or freshly initialised sharpDARTS network as ONNX.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -63,7 +64,17 @@ struct Args {
     out: PathBuf,
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -90,15 +101,14 @@ fn load_run(run: &Path) -> Result<(ModelFile, Weights)> {
         run.display()
     );
     let model_path = run.join("model.json");
-    let file = ModelFile::load(&model_path)
-        .with_context(|| format!("failed to load {}", model_path.display()))?;
+    let context = || format!("failed to load run {}", run.display());
+    let file = ModelFile::load(&model_path).with_context(context)?;
     let weights_path = run.join("weights.safetensors");
-    let weights = Weights::load_safetensors(&weights_path)
-        .with_context(|| format!("failed to load {}", weights_path.display()))?;
+    let weights = Weights::load_safetensors(&weights_path).with_context(context)?;
     Ok((file, weights))
 }
 
-/// A CIFAR network for `--genotype` with seeded random weights.
+/// Builds a CIFAR network for `--genotype` with seeded random weights.
 fn fresh_model(args: &Args) -> Result<(ModelFile, Weights)> {
     let name_or_path = args.genotype.as_deref().context("--genotype is required")?;
     let genotype = Genotype::resolve(name_or_path)

@@ -89,9 +89,9 @@ impl Weights {
 
     /// Reads a safetensors file whose tensors are all F32.
     pub fn load_safetensors(path: &Path) -> Result<Self, ExportError> {
-        let bytes = std::fs::read(path).map_err(|source| ExportError::Read {
+        let bytes = std::fs::read(path).map_err(|error| ExportError::Read {
             path: path.display().to_string(),
-            source,
+            error,
         })?;
         parse_safetensors(&bytes, &path.display().to_string())
     }
@@ -120,9 +120,9 @@ impl Weights {
     /// Writes all tensors to a safetensors file atomically.
     pub fn save_safetensors(&self, path: &Path) -> Result<(), ExportError> {
         let bytes = self.to_safetensors_bytes()?;
-        models::io::write_atomic(path, &bytes).map_err(|source| ExportError::Write {
+        models::io::write_atomic(path, &bytes).map_err(|error| ExportError::Write {
             path: path.display().to_string(),
-            source,
+            error,
         })
     }
 
@@ -243,5 +243,103 @@ impl safetensors::View for OwnedView {
 
     fn data_len(&self) -> usize {
         self.bytes.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use models::{Genotype, NetworkConfig};
+
+    fn small_graph() -> Graph {
+        let genotype = Genotype::resolve("SHARPSEPCONV_DARTS").unwrap();
+        models::build_cifar(&genotype, &NetworkConfig::cifar10(8, 5)).unwrap()
+    }
+
+    #[test]
+    fn random_covers_every_parameter() {
+        let graph = small_graph();
+        let weights = Weights::random(&graph, 0);
+        let params = graph.parameters();
+        assert_eq!(weights.len(), params.len());
+        for spec in &params {
+            let tensor = weights.get(&spec.name).unwrap();
+            assert_eq!(tensor.shape, spec.shape, "{}", spec.name);
+            assert_eq!(tensor.data.len(), spec.numel(), "{}", spec.name);
+        }
+        assert!(weights.check_against(&graph).is_ok());
+    }
+
+    #[test]
+    fn random_follows_pytorch_defaults() {
+        let graph = small_graph();
+        let weights = Weights::random(&graph, 1);
+        let params = graph.parameters();
+        for (index, spec) in params.iter().enumerate() {
+            let data = &weights.get(&spec.name).unwrap().data;
+            match spec.role {
+                ParamRole::BnWeight | ParamRole::BnRunningVar => {
+                    assert!(data.iter().all(|&v| v == 1.0), "{}", spec.name)
+                }
+                ParamRole::BnBias | ParamRole::BnRunningMean => {
+                    assert!(data.iter().all(|&v| v == 0.0), "{}", spec.name)
+                }
+                role => {
+                    let weight = if role == ParamRole::ConvBias || role == ParamRole::LinearBias {
+                        &params[index - 1]
+                    } else {
+                        spec
+                    };
+                    let fan_in: usize = weight.shape[1..].iter().product();
+                    let bound = 1.0 / (fan_in as f32).sqrt();
+                    let max = data.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                    assert!(max <= bound, "{}: {max} > {bound}", spec.name);
+                    if data.len() >= 100 {
+                        // U(-b, b) has mean |x| = b / 2; 100 draws land near it.
+                        let mean_abs =
+                            data.iter().map(|v| v.abs()).sum::<f32>() / data.len() as f32;
+                        assert!(
+                            (mean_abs / bound - 0.5).abs() < 0.15,
+                            "{}: {mean_abs}",
+                            spec.name
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn random_is_seeded() {
+        let graph = small_graph();
+        assert_eq!(Weights::random(&graph, 5), Weights::random(&graph, 5));
+        assert_ne!(Weights::random(&graph, 5), Weights::random(&graph, 6));
+    }
+
+    #[test]
+    fn check_reports_expected_and_found() {
+        let graph = small_graph();
+        let mut weights = Weights::random(&graph, 0);
+        let wrong = Tensor::new("classifier.weight", vec![10, 3], vec![0.0; 30]).unwrap();
+        let expected = weights.get("classifier.weight").unwrap().shape.clone();
+        weights.insert("classifier.weight", wrong);
+        let message = weights.check_against(&graph).unwrap_err().to_string();
+        assert!(message.contains("classifier.weight"), "{message}");
+        assert!(message.contains("[10, 3]"), "{message}");
+        assert!(message.contains(&format!("{expected:?}")), "{message}");
+    }
+
+    #[test]
+    fn check_catches_inconsistent_tensor() {
+        let graph = small_graph();
+        let mut weights = Weights::random(&graph, 0);
+        let tensor = Tensor {
+            shape: vec![10],
+            data: vec![0.0; 3],
+        };
+        weights.insert("classifier.bias", tensor);
+        let message = weights.check_against(&graph).unwrap_err().to_string();
+        assert!(message.contains("classifier.bias"), "{message}");
+        assert!(message.contains("3 values"), "{message}");
     }
 }

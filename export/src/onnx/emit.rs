@@ -16,7 +16,7 @@ use crate::{ExportError, Weights};
 /// Slice bound that means "to the end of the axis".
 const TO_END: i64 = i64::MAX;
 
-/// What a graph node's output is in the ONNX graph.
+/// The ONNX counterpart of a graph node's output.
 #[derive(Clone, Debug)]
 enum Value {
     /// A named ONNX value of rank 4 (NCHW) or 2 (after Flatten or Gemm).
@@ -212,7 +212,7 @@ impl<'a> Emitter<'a> {
     }
 
     /// Adds the weight and optional bias of a convolution, folded with its
-    /// BatchNorm when the plan says so, and returns their names.
+    /// BatchNorm when the fold plan lists the convolution, and returns their names.
     fn conv_initializers(
         &mut self,
         id: NodeId,

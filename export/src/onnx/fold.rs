@@ -67,9 +67,9 @@ fn inference_consumers(graph: &Graph) -> Vec<Vec<NodeId>> {
     consumers
 }
 
-/// The convolutions a BatchNorm reading `input` can fold into, with the first
-/// BatchNorm channel of each: `input` itself if it is a convolution read only
-/// by the BatchNorm, or the inputs of a Concat of such convolutions.
+/// Lists the convolutions that a BatchNorm reading `input` can fold into, each
+/// with its first BatchNorm channel. That is `input` itself if it is a convolution
+/// read only by the BatchNorm, or the inputs of a Concat of such convolutions.
 fn foldable_convs(
     graph: &Graph,
     consumers: &[Vec<NodeId>],

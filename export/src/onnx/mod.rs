@@ -16,7 +16,7 @@ use proto::{float_value_info, Dim};
 
 /// The ai.onnx opset the models use.
 pub const OPSET_VERSION: i64 = 17;
-/// ONNX IR version 8 (ONNX 1.10 and later; ONNX Runtime 1.31 reads it).
+/// ONNX IR version 8, introduced with ONNX 1.10. ONNX Runtime 1.31.1 loads it.
 pub const IR_VERSION: i64 = 8;
 /// Name of the float32 NCHW image input.
 pub const INPUT_NAME: &str = "input";
@@ -111,19 +111,21 @@ fn output_dims(graph: &Graph, rank: usize) -> Vec<Dim> {
 
 /// Serialises a model to protobuf bytes.
 pub fn encode_model(model: &ModelProto) -> Result<Vec<u8>, ExportError> {
-    Ok(model.write_to_bytes()?)
+    model.write_to_bytes().map_err(|e| ExportError::Encode {
+        message: e.to_string(),
+    })
 }
 
 /// Writes a model to `path` atomically.
 pub fn write_model(path: &Path, model: &ModelProto) -> Result<(), ExportError> {
     let bytes = encode_model(model)?;
-    models::io::write_atomic(path, &bytes).map_err(|source| ExportError::Write {
+    models::io::write_atomic(path, &bytes).map_err(|error| ExportError::Write {
         path: path.display().to_string(),
-        source,
+        error,
     })
 }
 
-/// The `metadata_props` that serving reads: classes, normalisation, input
+/// Lists the `metadata_props` that serving reads: classes, normalisation, input
 /// size, genotype, network settings, counts and the full `model.json`.
 pub fn model_metadata(file: &ModelFile, graph: &Graph) -> Vec<(String, String)> {
     use metadata_keys as key;

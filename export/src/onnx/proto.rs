@@ -44,7 +44,7 @@ pub(crate) fn attr_tensor(name: &str, tensor: TensorProto) -> AttributeProto {
     }
 }
 
-/// A float32 tensor stored little-endian in `raw_data`.
+/// Builds a float32 tensor stored little-endian in `raw_data`.
 pub(crate) fn float_tensor(name: &str, dims: &[usize], data: &[f32]) -> TensorProto {
     TensorProto {
         name: name.to_string(),
@@ -55,7 +55,7 @@ pub(crate) fn float_tensor(name: &str, dims: &[usize], data: &[f32]) -> TensorPr
     }
 }
 
-/// An int64 tensor stored little-endian in `raw_data`.
+/// Builds an int64 tensor stored little-endian in `raw_data`.
 pub(crate) fn int64_tensor(name: &str, dims: &[usize], data: &[i64]) -> TensorProto {
     TensorProto {
         name: name.to_string(),

@@ -39,14 +39,14 @@ impl Map {
         self.data[(c * self.h + y) * self.w + x] = value;
     }
 
-    /// The value at signed coordinates, `None` outside the map.
+    /// Returns the value at signed coordinates, `None` outside the map.
     fn get(&self, c: usize, y: i64, x: i64) -> Option<f64> {
         let inside = y >= 0 && x >= 0 && (y as usize) < self.h && (x as usize) < self.w;
         inside.then(|| self.at(c, y as usize, x as usize))
     }
 }
 
-/// A deterministic pseudo-random map with values in [-1, 1).
+/// Creates a deterministic pseudo-random map with values in [-1, 1).
 pub fn random_map(shape: [usize; 3], seed: u64) -> Map {
     let mut state = seed
         .wrapping_mul(6364136223846793005)
@@ -512,7 +512,9 @@ fn slice(x: &Map, inputs: &[&OnnxValue]) -> Map {
 /// Constant zero Pad of NCHW with pads `[n, c, h, w begins, n, c, h, w ends]`.
 fn pad(x: &Map, pads: &[i64]) -> Map {
     assert_eq!(pads.len(), 8);
-    assert!(pads[0] == 0 && pads[1] == 0 && pads[4] == 0 && pads[5] == 0);
+    for axis in [0, 1, 4, 5] {
+        assert_eq!(pads[axis], 0, "Pad touches only H and W");
+    }
     let p: Vec<usize> = pads.iter().map(|&v| v as usize).collect();
     let mut y = Map::zeros(x.c, x.h + p[2] + p[6], x.w + p[3] + p[7]);
     for c in 0..x.c {
@@ -535,9 +537,9 @@ pub fn max_abs_diff(a: &Map, b: &Map) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// Replaces BatchNorm parameters and statistics with non-trivial values
-/// (gamma in [0.5, 1.5), beta and mean in [-0.5, 0.5), variance in [0.3, 2)),
-/// so that folding is exercised; fresh initialisation leaves them at 1 and 0.
+/// Replaces BatchNorm parameters and statistics with values away from 1 and 0,
+/// where fresh initialisation leaves them, so that tests exercise folding.
+/// Gamma is in [0.5, 1.5), beta and mean in [-0.5, 0.5), variance in [0.3, 2).
 pub fn perturb_batch_norms(graph: &Graph, weights: &mut Weights, seed: u64) {
     use models::ParamRole;
     for (index, spec) in graph.parameters().into_iter().enumerate() {
