@@ -120,7 +120,7 @@ fn fail_on_errors(errors: &[ImageError], total: usize) -> anyhow::Result<()> {
     }
     let names: Vec<String> = errors.iter().map(|e| display(&e.image)).collect();
     bail!(
-        "{} of {total} images could not be read: {}",
+        "failed to read {} of {total} images: {}",
         errors.len(),
         names.join(", ")
     )
