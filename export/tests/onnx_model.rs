@@ -258,6 +258,15 @@ fn metadata_matches_models_counts() {
 }
 
 #[test]
+fn exported_bytes_parse_back() {
+    let file = model_file("DARTS", 8, 5);
+    let weights = Weights::random(&file.graph().unwrap(), 2);
+    let bytes = onnx::export_model_file(&file, &weights).unwrap();
+    let parsed = ModelProto::parse_from_bytes(&bytes).unwrap();
+    assert_eq!(parsed, onnx::build_model_file(&file, &weights).unwrap());
+}
+
+#[test]
 fn genotype_name_absent_for_files() {
     let mut file = model_file("DARTS", 8, 5);
     file.genotype_name = None;

@@ -8,7 +8,9 @@ mod proto;
 use std::path::Path;
 
 use models::{Graph, ModelFile};
-use onnx_protobuf::{GraphProto, Message, ModelProto, OperatorSetIdProto, StringStringEntryProto};
+use onnx_protobuf::{GraphProto, Message, OperatorSetIdProto, StringStringEntryProto};
+
+pub use onnx_protobuf::ModelProto;
 
 use crate::{ExportError, Weights};
 use emit::Emitter;
@@ -38,7 +40,7 @@ pub mod metadata_keys {
     pub const INPUT_SIZE: &str = "input_size";
     /// Genotype JSON.
     pub const GENOTYPE: &str = "genotype";
-    /// Built-in genotype name; absent for genotypes read from files.
+    /// Built-in genotype name, absent when the genotype came from a file.
     pub const GENOTYPE_NAME: &str = "genotype_name";
     /// `NetworkConfig` JSON.
     pub const NETWORK: &str = "network";
