@@ -2,9 +2,9 @@
 //! the binaries find it without any environment variable.
 //!
 //! scripts/setup.sh links `<workspace>/.venv/onnxruntime` to the pip wheel's
-//! `onnxruntime/capi` folder. When that link exists at build time, the
-//! canonical path of the first `libonnxruntime.so*` file in it is exported as
-//! `SERVE_ORT_LIBRARY`; otherwise the variable is left unset.
+//! `onnxruntime/capi` folder. When that link exists at build time, the build
+//! exports the canonical path of the first `libonnxruntime.so*` file in it as
+//! `SERVE_ORT_LIBRARY`. Otherwise the variable stays unset.
 
 use std::path::PathBuf;
 

@@ -24,8 +24,7 @@ pub enum ServeError {
     },
 
     #[error(
-        "{} is not a valid ONNX model ({message}); the file may be truncated or not an ONNX file, \
-         so export it again",
+        "{} is not a valid ONNX model ({message}); check the path, or export the model again",
         path.display()
     )]
     InvalidModel { path: PathBuf, message: String },

@@ -39,14 +39,14 @@ pub struct TensorInfo {
 }
 
 impl TensorInfo {
-    /// The shape as text, such as `[batch, 3, 32, 32]`.
+    /// Formats the shape as text, such as `[batch, 3, 32, 32]`.
     pub fn shape_text(&self) -> String {
         let dims: Vec<String> = self.shape.iter().map(Dim::to_string).collect();
         format!("[{}]", dims.join(", "))
     }
 
-    /// The fixed sizes of the dimensions after the first (batch) one, or
-    /// `None` if any of them is symbolic.
+    /// Returns the fixed sizes of the dimensions after the first (batch) one,
+    /// or `None` if any of them is symbolic.
     pub fn fixed_tail(&self) -> Option<Vec<usize>> {
         self.shape
             .iter()
@@ -89,8 +89,10 @@ impl ModelInfo {
     }
 
     /// Parses the ONNX protobuf `bytes` read from `path`. Rejects files that
-    /// do not decode or contain no graph.
+    /// are truncated, do not decode or contain no graph.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
+        check_top_level_fields(bytes)
+            .map_err(|message| ServeError::invalid_model(path, message))?;
         let proto = ModelProto::parse_from_bytes(bytes)
             .map_err(|error| ServeError::invalid_model(path, error))?;
         let graph = proto
@@ -145,6 +147,57 @@ pub(crate) fn read_model_bytes(path: &Path) -> Result<Vec<u8>> {
             source,
         },
     })
+}
+
+/// Walks the top-level protobuf fields of `bytes` and checks that each one
+/// ends inside the file.
+///
+/// The protobuf crate (3.4) accepts a message that ends inside a nested
+/// message, such as the graph, and returns the fields read so far. A
+/// truncated ONNX file always cuts a top-level field, because the graph and
+/// the metadata are top-level fields, so this walk detects it.
+fn check_top_level_fields(bytes: &[u8]) -> Result<(), String> {
+    let mut position = 0;
+    while position < bytes.len() {
+        let tag = read_varint(bytes, &mut position)?;
+        let field = tag >> 3;
+        let length = match tag & 7 {
+            0 => read_varint(bytes, &mut position).map(|_| 0)?,
+            1 => 8,
+            2 => read_varint(bytes, &mut position)?,
+            5 => 4,
+            wire_type => {
+                return Err(format!(
+                    "field {field} has unsupported wire type {wire_type}"
+                ));
+            }
+        };
+        let remaining = (bytes.len() - position) as u64;
+        if length > remaining {
+            return Err(format!(
+                "the file is truncated: top-level field {field} needs {length} bytes but only \
+                 {remaining} remain"
+            ));
+        }
+        position += length as usize;
+    }
+    Ok(())
+}
+
+/// Reads one base-128 varint at `position` and advances past it.
+fn read_varint(bytes: &[u8], position: &mut usize) -> Result<u64, String> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let Some(&byte) = bytes.get(*position) else {
+            return Err("the file is truncated inside a field header".to_owned());
+        };
+        *position += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err(format!("invalid varint at byte {}", *position))
 }
 
 fn default_opset(proto: &ModelProto) -> i64 {

@@ -137,7 +137,7 @@ impl Parser<'_> {
 }
 
 /// Takes the input size from the `input_size` key, or else from the fixed
-/// [C, H, W] dimensions of the graph input; the two must agree when both exist.
+/// [C, H, W] dimensions of the graph input. When both exist they must agree.
 fn input_size(parser: &Parser, info: &ModelInfo) -> Result<[usize; 3]> {
     let input = single_input(info)?;
     let from_graph = graph_input_size(input);

@@ -21,11 +21,14 @@ pub enum Device {
     Cpu,
     /// The CUDA execution provider on GPU 0; opening a model fails if it
     /// cannot be registered, rather than running on the CPU.
+    ///
+    /// NOTE: ONNX Runtime still places single nodes that CUDA does not
+    /// implement on the CPU; only the session as a whole never falls back.
     Cuda,
 }
 
 impl Device {
-    /// The name used on the command line: `cpu` or `cuda`.
+    /// Returns the name used on the command line: `cpu` or `cuda`.
     pub fn name(self) -> &'static str {
         match self {
             Device::Cpu => "cpu",
@@ -153,38 +156,38 @@ impl OnnxModel {
         inference_error(&self.path, error)
     }
 
-    /// The model file this session was created from.
+    /// Returns the model file this session was created from.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Parsed metadata, with the input size always present.
+    /// Returns the parsed metadata, whose input size is always present.
     pub fn metadata(&self) -> &ModelMetadata {
         &self.metadata
     }
 
-    /// Structure of the ONNX file: inputs, outputs, opset, node count.
+    /// Returns the structure of the ONNX file: inputs, outputs, opset, node count.
     pub fn info(&self) -> &ModelInfo {
         &self.info
     }
 
-    /// Input image shape as [channels, height, width].
+    /// Returns the input image shape as [channels, height, width].
     pub fn input_size(&self) -> [usize; 3] {
         self.metadata.input_size
     }
 
-    /// Number of logits per image.
+    /// Returns the number of logits per image.
     pub fn num_classes(&self) -> usize {
         self.num_classes
     }
 
-    /// The device the session was created for.
+    /// Returns the device the session was created for.
     pub fn device(&self) -> Device {
         self.device
     }
 
-    /// Class names from the `classes` metadata entry; an error names the
-    /// missing key.
+    /// Returns the class names from the `classes` metadata entry, or an
+    /// error that names the missing key.
     pub fn classes(&self) -> Result<&[String]> {
         self.metadata
             .classes
@@ -192,8 +195,8 @@ impl OnnxModel {
             .ok_or_else(|| self.missing("classes", "naming predicted classes"))
     }
 
-    /// Per-channel (mean, std) from the `mean` and `std` metadata entries,
-    /// which preprocessing needs; an error names the missing key.
+    /// Returns the per-channel (mean, std) from the `mean` and `std` metadata
+    /// entries, which preprocessing needs, or an error that names the missing key.
     pub fn normalization(&self) -> Result<(&[f32], &[f32])> {
         const PURPOSE: &str = "normalising input images";
         let mean = self.metadata.mean.as_deref();

@@ -5,8 +5,8 @@ mod common;
 use std::path::Path;
 
 use common::{
-    assert_clean_failure, describe, export_model, model_file, run, serve, shared_data, small_model,
-    stdout_json, test_image,
+    assert_clean_failure, describe, export_model, model_file, model_without_metadata, run, serve,
+    shared_data, small_model, stdout_json, test_image,
 };
 use image::{DynamicImage, ImageBuffer, Luma, Rgb};
 use serde_json::Value;
@@ -24,7 +24,7 @@ fn predict_json(model: &Path, images: &[&Path]) -> (std::process::Output, Value)
     (output, json)
 }
 
-/// The probabilities of one predict result, in class-index order.
+/// Collects the probabilities of one predict result in class-index order.
 fn probabilities_by_class(result: &Value) -> Vec<f64> {
     let mut by_class = vec![f64::NAN; 10];
     for prediction in result["predictions"].as_array().unwrap() {
@@ -459,4 +459,34 @@ fn zero_top_k_rejected() {
     let image = test_image("cat", 0);
     let output = run(serve(&["predict", path_str(&model), "--top-k", "0"]).arg(&image));
     assert_clean_failure(&output, &["--top-k"]);
+}
+
+#[test]
+fn model_without_metadata_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model_without_metadata(dir.path(), &model_file("DARTS", 4, 3));
+    let output = run(&mut serve(&["info", path_str(&model)]));
+    assert!(output.status.success(), "{}", describe(&output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("parameters    unknown (no metadata)"),
+        "{text}"
+    );
+
+    let output = run(&mut serve(&["info", path_str(&model), "--json"]));
+    let info = stdout_json(&output);
+    assert!(info["params"].is_null(), "{info}");
+    assert!(info["macs"].is_null(), "{info}");
+
+    let image = test_image("cat", 0);
+    let output = run(serve(&["predict", path_str(&model)]).arg(&image));
+    assert_clean_failure(&output, &["bare.onnx", "no `classes` metadata entry"]);
+    let data = shared_data().join("cifar-10-batches-bin");
+    let output = run(&mut serve(&[
+        "eval",
+        path_str(&model),
+        "--data",
+        path_str(&data),
+    ]));
+    assert_clean_failure(&output, &["bare.onnx", "no `mean` metadata entry"]);
 }

@@ -126,6 +126,31 @@ fn open_truncated_file_is_invalid() {
     assert!(error.to_string().contains("half.onnx"), "{error}");
 }
 
+/// Every cut inside the graph must be rejected, whether the protobuf decoder
+/// notices it or not.
+#[test]
+fn truncation_anywhere_is_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = small_model(dir.path());
+    let bytes = std::fs::read(&path).unwrap();
+    let info = serve::ModelInfo::parse(&path, &bytes).unwrap();
+    let metadata_bytes: usize = info
+        .metadata
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 8)
+        .sum();
+    // The graph precedes the metadata, so cuts before this offset land inside it.
+    let graph_end = bytes.len() - metadata_bytes;
+    for cut in (1..graph_end).step_by(graph_end / 97) {
+        let result = serve::ModelInfo::parse(&path, &bytes[..cut]);
+        assert!(
+            matches!(result, Err(ServeError::InvalidModel { .. })),
+            "cut at {cut} of {} bytes was accepted",
+            bytes.len()
+        );
+    }
+}
+
 #[test]
 fn model_without_metadata_runs() {
     let dir = tempfile::tempdir().unwrap();

@@ -19,7 +19,7 @@ pub struct DoctorArgs {
 #[derive(Debug, Serialize)]
 struct ProviderStatus {
     usable: bool,
-    /// Why the provider cannot be used; `None` when usable.
+    /// Reason the provider cannot be used, or `None` when it is usable.
     problem: Option<String>,
 }
 
@@ -27,12 +27,13 @@ struct ProviderStatus {
 struct DoctorOutput {
     onnxruntime_version: String,
     library: PathBuf,
-    /// How the library was found: ORT_DYLIB_PATH, build-time path or next to the executable.
+    /// Source of the library path: ORT_DYLIB_PATH, build-time path or next to the executable.
     library_source: &'static str,
     /// Execution providers compiled into the library.
     compiled_providers: Vec<String>,
     cpu: ProviderStatus,
     cuda: ProviderStatus,
+    /// Estimate of ONNX Runtime's default, see `runtime::default_intra_threads`.
     default_intra_op_threads: usize,
     physical_cores: Option<usize>,
     logical_cpus: Option<usize>,
@@ -82,15 +83,17 @@ fn print_text(output: &DoctorOutput) {
         output.library.display(),
         output.library_source
     );
+
     println!("compiled in    {}", output.compiled_providers.join(", "));
     println!("CPU            usable");
     match &output.cuda.problem {
         None => println!("CUDA           usable"),
         Some(problem) => println!("CUDA           not usable: {problem}"),
     }
+
     println!(
-        "threads        {} intra-op threads by default (one per physical core); \
-         --threads N overrides",
+        "threads        {} intra-op threads by default (ONNX Runtime uses one per \
+         physical core); --threads N sets the count",
         output.default_intra_op_threads
     );
     println!(

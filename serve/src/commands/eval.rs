@@ -137,6 +137,7 @@ fn print_text(output: &EvalOutput) {
         report.images,
         output.skipped.len()
     );
+
     println!(
         "top-1      {:.2}% ({} correct)",
         report.top1, report.correct_top1
@@ -149,6 +150,7 @@ fn print_text(output: &EvalOutput) {
         "speed      {:.1} images/s ({:.2} s, batch {}, {})",
         report.images_per_second, report.seconds, output.batch_size, output.device
     );
+
     println!("per class");
     let width = report
         .per_class
@@ -162,6 +164,7 @@ fn print_text(output: &EvalOutput) {
             class.class, class.accuracy, class.correct, class.images
         );
     }
+
     for path in &output.skipped {
         println!("skipped    {}", path.display());
     }

@@ -94,6 +94,7 @@ fn print_text(output: &InfoOutput) {
         output.producer_name, output.producer_version
     );
     println!("IR version    {}", output.ir_version);
+
     for opset in &output.opset_imports {
         let domain = if opset.domain.is_empty() {
             "ai.onnx"
@@ -108,6 +109,7 @@ fn print_text(output: &InfoOutput) {
     for tensor in output.outputs {
         println!("output        {}", describe(tensor));
     }
+
     println!("nodes         {}", output.node_count);
     println!(
         "initializers  {} ({} values)",
@@ -123,6 +125,7 @@ fn print_text(output: &InfoOutput) {
         println!("              {text}");
     }
     println!("MACs          {}", count_text(output.macs, "per image"));
+
     println!("metadata");
     for (key, value) in output.metadata {
         println!("  {key}: {}", one_line(value));

@@ -26,7 +26,7 @@ pub fn available_providers(_runtime: &Runtime) -> Result<Vec<String>, String> {
         return Ok(Vec::new());
     }
     let providers = (0..count as usize)
-        // SAFETY: `names` holds `count` valid string pointers.
+        // SAFETY: `names` contains `count` valid string pointers.
         .map(|i| unsafe { CStr::from_ptr(*names.add(i)) })
         .map(|name| name.to_string_lossy().into_owned())
         .collect();
@@ -47,7 +47,7 @@ fn check_status(status: ort::sys::OrtStatusPtr) -> Result<(), String> {
     let message = unsafe { CStr::from_ptr((api.GetErrorMessage)(status.0)) }
         .to_string_lossy()
         .into_owned();
-    // SAFETY: the status is released exactly once.
+    // SAFETY: `status` is non-null and not used after this call.
     unsafe { (api.ReleaseStatus)(status.0) };
     Err(message)
 }
@@ -102,9 +102,13 @@ pub fn physical_cores() -> Option<usize> {
     (!cores.is_empty()).then_some(cores.len())
 }
 
-/// Intra-op thread count that ONNX Runtime uses when `--threads` is not given:
-/// one per physical core (ONNX Runtime 1.31 default for the CPU provider),
-/// falling back to the logical CPU count when physical cores are unknown.
+/// Estimates the intra-op thread count that ONNX Runtime uses when
+/// `--threads` is not given: one per physical core, as the ONNX Runtime
+/// thread management docs state for `intra_op_num_threads = 0`. Falls back to
+/// the logical CPU count when physical cores are unknown.
+///
+/// NOTE: ONNX Runtime counts the cores itself, so under a restricted CPU
+/// affinity or cgroup its number may differ from this estimate.
 pub fn default_intra_threads() -> usize {
     physical_cores()
         .or_else(|| std::thread::available_parallelism().ok().map(usize::from))

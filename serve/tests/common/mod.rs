@@ -7,8 +7,9 @@ use std::process::{Command, Output};
 
 use models::{Genotype, ModelFile, NetworkConfig};
 
-/// The real data sets beside the workspace (CIFAR-10 as JPEG and binary).
-/// Panics when missing, because these tests check behaviour on real images.
+/// Returns the folder of real data sets beside the workspace (CIFAR-10 as
+/// JPEG and binary). Panics when it is missing, because these tests check
+/// behaviour on real images.
 pub fn shared_data() -> PathBuf {
     let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data"));
     assert!(
@@ -19,14 +20,14 @@ pub fn shared_data() -> PathBuf {
     path
 }
 
-/// A real CIFAR-10 test JPEG, such as `test_image("cat", 0)`.
+/// Returns the path of a real CIFAR-10 test JPEG, such as `test_image("cat", 0)`.
 pub fn test_image(class: &str, index: usize) -> PathBuf {
     let path = shared_data().join(format!("cifar10/test/{class}/{index:04}.jpg"));
     assert!(path.is_file(), "{} missing", path.display());
     path
 }
 
-/// The `model.json` contents of a small CIFAR-10 network of a built-in genotype.
+/// Builds the `model.json` contents of a CIFAR-10 network of a built-in genotype.
 pub fn model_file(genotype: &str, init_channels: usize, layers: usize) -> ModelFile {
     let resolved = Genotype::resolve(genotype).unwrap();
     let config = NetworkConfig::cifar10(init_channels, layers);
@@ -58,7 +59,7 @@ pub fn model_without_metadata(dir: &Path, file: &ModelFile) -> PathBuf {
     path
 }
 
-/// The `serve` binary with `args`.
+/// Builds a command that runs the `serve` binary with `args`.
 pub fn serve(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_serve"));
     command.args(args);
@@ -72,7 +73,7 @@ pub fn run(command: &mut Command) -> Output {
         .unwrap_or_else(|e| panic!("failed to start {command:?}: {e}"))
 }
 
-/// Standard output and error of a finished command, for assertion messages.
+/// Formats the status, stdout and stderr of a finished command for assertion messages.
 pub fn describe(output: &Output) -> String {
     format!(
         "status: {}\nstdout:\n{}\nstderr:\n{}",
