@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 fn main() {
+    emit_tch_version();
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     let Some(lib_dir) = std::env::var_os("DEP_TCH_LIBTORCH_LIB") else {
         println!("cargo:warning=torch-sys did not report its libtorch folder; no rpath is set");
@@ -41,4 +42,26 @@ fn read_torch_version(lib_dir: &Path) -> Option<String> {
                 .to_string(),
         )
     })
+}
+
+/// Records the tch version that Cargo.lock resolved, for `train doctor`.
+fn emit_tch_version() {
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let lock = Path::new(&manifest_dir).join("../Cargo.lock");
+    println!("cargo:rerun-if-changed={}", lock.display());
+    let text = std::fs::read_to_string(&lock).unwrap_or_default();
+    let mut lines = text.lines();
+    let mut version = "unknown".to_string();
+    while let Some(line) = lines.next() {
+        if line.trim() == "name = \"tch\"" {
+            if let Some(next) = lines
+                .next()
+                .and_then(|l| l.trim().strip_prefix("version = "))
+            {
+                version = next.trim_matches('"').to_string();
+            }
+            break;
+        }
+    }
+    println!("cargo:rustc-env=TRAIN_TCH_VERSION={version}");
 }

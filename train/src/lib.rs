@@ -3,6 +3,7 @@
 //! CIFAR-10 training loop behind the `train final` command.
 
 pub mod checkpoint;
+pub mod final_training;
 pub mod network;
 pub mod schedule;
 
@@ -38,4 +39,36 @@ pub enum TrainError {
         path: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Data(#[from] data::DataError),
+    #[error("invalid --{option} {value}: {fix}")]
+    InvalidOption {
+        option: &'static str,
+        value: String,
+        fix: String,
+    },
+    #[error(
+        "run folder {path} already exists and is not empty; choose a new --out folder \
+         or pass --overwrite to replace its results"
+    )]
+    RunDirNotEmpty { path: String },
+    #[error(
+        "--device cuda requested, but libtorch finds no CUDA device (tch::Cuda::is_available() \
+         is false); use --device cpu, or check the NVIDIA driver and that libtorch_cuda.so is \
+         loaded (run `train doctor`)"
+    )]
+    CudaUnavailable,
+    #[error(
+        "training loss became {loss} at epoch {epoch}, step {step}; {kept}; try a lower --lr \
+         (or a smaller --grad-clip)"
+    )]
+    NonFiniteLoss {
+        epoch: usize,
+        step: usize,
+        loss: f64,
+        /// What `weights.safetensors` contains, for the message.
+        kept: String,
+    },
+    #[error("{what}: {message}")]
+    DatasetMismatch { what: String, message: String },
 }

@@ -1,1 +1,209 @@
-fn main() {}
+//! `train-engine`: the libtorch side of the `train` command. Users run it
+//! through the `train` launcher, which finds libtorch first.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use train::final_training::{self, DeviceChoice, FinalConfig};
+
+/// Train sharpDARTS genotype networks on CIFAR-10 with libtorch.
+#[derive(Parser)]
+#[command(name = "train", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a genotype network from scratch with the published CIFAR-10 recipe.
+    #[command(allow_negative_numbers = true)]
+    Final(Box<FinalArgs>),
+    /// Print the libtorch, CUDA and threading setup.
+    Doctor,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DeviceArg {
+    Cpu,
+    Cuda,
+}
+
+#[derive(Args)]
+struct FinalArgs {
+    /// Built-in genotype name (e.g. SHARPSEPCONV_DARTS, DARTS) or path to a genotype JSON file.
+    #[arg(long, value_name = "NAME|FILE")]
+    genotype: String,
+    /// CIFAR-10 folder: train/<class>/ and test/<class>/ images, or the official binary batches.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// Run folder for model.json, weights.safetensors, metrics.jsonl and result.json.
+    #[arg(long, value_name = "RUN_DIR")]
+    out: PathBuf,
+    /// Replace the results in a non-empty run folder (other files are kept).
+    #[arg(long)]
+    overwrite: bool,
+    /// Number of training epochs.
+    #[arg(long, default_value_t = 2000)]
+    epochs: usize,
+    /// Images per training step.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Channels of the first cell (C); the stem has 3 C.
+    #[arg(long, default_value_t = 36)]
+    init_channels: usize,
+    /// Number of cells (L).
+    #[arg(long, default_value_t = 20)]
+    layers: usize,
+    /// Maximum learning rate, reached at the end of the warm-up.
+    #[arg(long, default_value_t = 0.025)]
+    lr: f64,
+    /// Learning rate of the last epoch.
+    #[arg(long, default_value = "1e-8")]
+    lr_min: f64,
+    /// Cosine Power Annealing exponent; 1 gives plain cosine annealing.
+    #[arg(long, default_value_t = 2.0)]
+    lr_power: f64,
+    /// Warm-up epochs W: the learning rate rises linearly over the first W + 1 epochs.
+    #[arg(long, default_value_t = 5)]
+    warmup_epochs: usize,
+    /// Random seed for initialisation, subsets, shuffling, augmentation and drop path.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Device to train on; cuda fails when no CUDA device is available.
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceArg,
+    /// Train on a seeded class-balanced subset of N training images [default: all].
+    #[arg(long, value_name = "N")]
+    limit_train: Option<usize>,
+    /// Evaluate on a seeded class-balanced subset of N test images [default: all].
+    #[arg(long, value_name = "N")]
+    limit_test: Option<usize>,
+    /// Apply Cutout to training images.
+    #[arg(long)]
+    cutout: bool,
+    /// Side of the Cutout square in pixels.
+    #[arg(long, default_value_t = 16)]
+    cutout_length: usize,
+    /// Weight of the auxiliary head's loss; 0 builds the network without the head.
+    #[arg(long, default_value_t = 0.4)]
+    auxiliary_weight: f64,
+    /// Drop path probability of the last epoch; it ramps up linearly from epoch 1.
+    #[arg(long, default_value_t = 0.2)]
+    drop_path_prob: f64,
+    /// Maximum global L2 norm of the gradients.
+    #[arg(long, default_value_t = 5.0)]
+    grad_clip: f64,
+    /// Middle width (channels) of choke convolutions.
+    #[arg(long, default_value_t = 32)]
+    mid_channels: usize,
+    /// Intra-op CPU threads for libtorch [default: all cores].
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+}
+
+impl FinalArgs {
+    fn to_config(&self) -> FinalConfig {
+        FinalConfig {
+            overwrite: self.overwrite,
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            init_channels: self.init_channels,
+            layers: self.layers,
+            lr: self.lr,
+            lr_min: self.lr_min,
+            lr_power: self.lr_power,
+            warmup_epochs: self.warmup_epochs,
+            seed: self.seed,
+            device: match self.device {
+                DeviceArg::Cpu => DeviceChoice::Cpu,
+                DeviceArg::Cuda => DeviceChoice::Cuda,
+            },
+            limit_train: self.limit_train,
+            limit_test: self.limit_test,
+            cutout: self.cutout.then_some(self.cutout_length),
+            auxiliary_weight: self.auxiliary_weight,
+            drop_path_prob: self.drop_path_prob,
+            grad_clip: self.grad_clip,
+            mid_channels: self.mid_channels,
+            ..FinalConfig::new(self.genotype.clone(), self.data.clone(), self.out.clone())
+        }
+    }
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Final(args) => run_final(&args),
+        Command::Doctor => {
+            doctor();
+            Ok(())
+        }
+    }
+}
+
+fn run_final(args: &FinalArgs) -> Result<()> {
+    let threads = match args.threads {
+        Some(0) => anyhow::bail!("invalid --threads 0: use at least 1 thread"),
+        Some(n) => n,
+        None => available_cores(),
+    };
+    tch::set_num_threads(i32::try_from(threads).context("--threads is too large")?);
+    let config = args.to_config();
+    let result = final_training::run(&config)
+        .with_context(|| format!("train final into {}", config.out_dir.display()))?;
+    println!(
+        "best test accuracy {:.2}% at epoch {} of {}; results in {}",
+        result.best_test_accuracy,
+        result.best_epoch,
+        result.epochs_completed,
+        config.out_dir.display()
+    );
+    Ok(())
+}
+
+fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn doctor() {
+    let lib_dir = std::env::var("TRAIN_LIBTORCH_LIB").ok();
+    let runtime_version = lib_dir.as_deref().and_then(torch_version_of_lib);
+    println!(
+        "libtorch (build time): {} in {}",
+        env!("TRAIN_LIBTORCH_VERSION"),
+        env!("TRAIN_LIBTORCH_LIB")
+    );
+    match (&lib_dir, runtime_version) {
+        (Some(dir), Some(version)) => println!("libtorch (runtime):    {version} in {dir}"),
+        (Some(dir), None) => println!("libtorch (runtime):    version unknown, in {dir}"),
+        (None, _) => println!(
+            "libtorch (runtime):    not set by the `train` launcher; the build-time path applies"
+        ),
+    }
+    println!("tch:                   {}", env!("TRAIN_TCH_VERSION"));
+    println!("CUDA available:        {}", tch::Cuda::is_available());
+    println!("CUDA devices:          {}", tch::Cuda::device_count());
+    println!("cuDNN available:       {}", tch::Cuda::cudnn_is_available());
+    println!("MKL:                   {}", tch::utils::has_mkl());
+    println!("OpenMP:                {}", tch::utils::has_openmp());
+    println!("libtorch threads:      {}", tch::get_num_threads());
+    println!("CPU cores:             {}", available_cores());
+}
+
+/// Reads `__version__` from `<lib>/../version.py`.
+fn torch_version_of_lib(lib_dir: &str) -> Option<String> {
+    let path = PathBuf::from(lib_dir).parent()?.join("version.py");
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().find_map(|line| {
+        let (_, value) = line.strip_prefix("__version__")?.split_once('=')?;
+        Some(value.trim().trim_matches(['\'', '"']).to_string())
+    })
+}

@@ -1,0 +1,264 @@
+//! One epoch: a pass over the shuffled, augmented training set, then an
+//! evaluation of the test set in inference mode.
+
+use std::sync::mpsc;
+use std::time::Instant;
+
+use data::{Augment, Batch, Dataset, EvalBatches, Normalization, TrainBatches};
+use indicatif::{ProgressBar, ProgressStyle};
+use tch::nn::Optimizer;
+use tch::{Device, Kind, Reduction, Tensor};
+
+use super::config::FinalConfig;
+use super::outputs::EpochMetrics;
+use crate::{Network, TrainError};
+
+/// Training batches prepared ahead of the step that uses them.
+const PREFETCH_BATCHES: usize = 2;
+
+/// What changes from epoch to epoch.
+pub(super) struct EpochSettings {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    pub lr: f64,
+    pub drop_path_prob: f64,
+    /// Epoch whose weights are saved so far, for the non-finite loss message.
+    pub best_epoch: Option<usize>,
+}
+
+pub(super) struct Trainer<'a> {
+    pub config: &'a FinalConfig,
+    pub network: Network,
+    pub optimizer: Optimizer,
+    pub device: Device,
+    pub train_set: &'a Dataset,
+    pub test_set: &'a Dataset,
+}
+
+/// Sums over the images of an epoch.
+#[derive(Default)]
+struct Totals {
+    loss: f64,
+    correct: i64,
+    images: usize,
+}
+
+impl Totals {
+    fn mean_loss(&self) -> f64 {
+        self.loss / self.images.max(1) as f64
+    }
+
+    fn accuracy(&self) -> f64 {
+        100.0 * self.correct as f64 / self.images.max(1) as f64
+    }
+}
+
+impl Trainer<'_> {
+    /// Trains one epoch, evaluates the test set, and returns the metrics.
+    pub(super) fn run_epoch(
+        &mut self,
+        settings: &EpochSettings,
+    ) -> Result<EpochMetrics, TrainError> {
+        let start = Instant::now();
+        self.optimizer.set_lr(settings.lr);
+        let train = self.train_epoch(settings)?;
+        let train_seconds = start.elapsed().as_secs_f64();
+        let test = self.evaluate()?;
+        Ok(EpochMetrics {
+            epoch: settings.epoch,
+            lr: settings.lr,
+            drop_path_prob: settings.drop_path_prob,
+            train_loss: train.mean_loss(),
+            train_accuracy: train.accuracy(),
+            test_loss: test.mean_loss(),
+            test_accuracy: test.accuracy(),
+            seconds: start.elapsed().as_secs_f64(),
+            images_per_second: train.images as f64 / train_seconds.max(1e-9),
+        })
+    }
+
+    /// Runs the training steps while a second thread prepares the next batches.
+    fn train_epoch(&mut self, settings: &EpochSettings) -> Result<Totals, TrainError> {
+        let augment = Augment::cifar(self.config.cutout);
+        let batches = TrainBatches::new(
+            self.train_set,
+            self.config.batch_size,
+            self.config.seed,
+            settings.epoch as u64,
+            augment,
+            Normalization::CIFAR10,
+        )?;
+        let bar = progress_bar(settings.epoch, self.config.epochs, batches.len());
+        let start = Instant::now();
+        let mut totals = Totals::default();
+        let outcome = std::thread::scope(|scope| {
+            let (sender, receiver) = mpsc::sync_channel(PREFETCH_BATCHES);
+            scope.spawn(move || {
+                for batch in batches {
+                    // The receiver is gone when training stopped early.
+                    if sender.send(batch).is_err() {
+                        break;
+                    }
+                }
+            });
+            for (index, batch) in receiver.into_iter().enumerate() {
+                self.train_step(&batch, index + 1, settings, &mut totals)?;
+                bar.inc(1);
+                let rate = totals.images as f64 / start.elapsed().as_secs_f64().max(1e-9);
+                bar.set_message(format!(
+                    "loss {:.4} acc {:.2}% {rate:.0} img/s",
+                    totals.mean_loss(),
+                    totals.accuracy()
+                ));
+            }
+            Ok(())
+        });
+        bar.finish_and_clear();
+        outcome.map(|()| totals)
+    }
+
+    fn train_step(
+        &mut self,
+        batch: &Batch,
+        step: usize,
+        settings: &EpochSettings,
+        totals: &mut Totals,
+    ) -> Result<(), TrainError> {
+        // BatchNorm cannot normalise one sample over a 1x1 map (the auxiliary
+        // head has one), so a last batch of a single image is left out.
+        if batch.len < 2 {
+            tracing::debug!(epoch = settings.epoch, step, "skipped a one-image batch");
+            return Ok(());
+        }
+        let (images, labels) = to_tensors(batch, self.device)?;
+        let (logits, aux_logits) =
+            self.network
+                .f_forward_t(&images, true, settings.drop_path_prob)?;
+        let mut loss = cross_entropy(&logits, &labels, Reduction::Mean)?;
+        if let Some(aux_logits) = aux_logits {
+            let aux_loss = cross_entropy(&aux_logits, &labels, Reduction::Mean)?;
+            loss = loss.f_add(&aux_loss.f_mul_scalar(self.config.auxiliary_weight)?)?;
+        }
+        let loss_value = loss.f_double_value(&[])?;
+        if !loss_value.is_finite() {
+            return Err(non_finite_loss(settings, step, loss_value));
+        }
+
+        self.optimizer.zero_grad();
+        loss.f_backward()?;
+        self.optimizer.clip_grad_norm(self.config.grad_clip);
+        self.optimizer.step();
+
+        totals.loss += loss_value * batch.len as f64;
+        totals.correct += count_correct(&logits, &labels)?;
+        totals.images += batch.len;
+        Ok(())
+    }
+
+    /// Returns the summed loss and correct predictions over the test set.
+    fn evaluate(&self) -> Result<Totals, TrainError> {
+        let _no_grad = tch::no_grad_guard();
+        let mut totals = Totals::default();
+        let batches = EvalBatches::new(
+            self.test_set,
+            self.config.batch_size,
+            Normalization::CIFAR10,
+        )?;
+        for batch in batches {
+            let (images, labels) = to_tensors(&batch, self.device)?;
+            let (logits, _) = self.network.f_forward_t(&images, false, 0.0)?;
+            let loss = cross_entropy(&logits, &labels, Reduction::Sum)?;
+            totals.loss += loss.f_double_value(&[])?;
+            totals.correct += count_correct(&logits, &labels)?;
+            totals.images += batch.len;
+        }
+        Ok(totals)
+    }
+}
+
+fn to_tensors(batch: &Batch, device: Device) -> Result<(Tensor, Tensor), TrainError> {
+    let shape = batch.shape().map(|d| d as i64);
+    let images = Tensor::f_from_slice(&batch.images)?
+        .f_view(shape)?
+        .f_to_device(device)?;
+    let labels = Tensor::f_from_slice(&batch.labels)?.f_to_device(device)?;
+    Ok((images, labels))
+}
+
+/// Cross-entropy of logits against class indices, without label smoothing.
+fn cross_entropy(
+    logits: &Tensor,
+    labels: &Tensor,
+    reduction: Reduction,
+) -> Result<Tensor, TrainError> {
+    // -100 is PyTorch's default ignore_index; no label takes that value.
+    Ok(logits.f_cross_entropy_loss::<Tensor>(labels, None, reduction, -100, 0.0)?)
+}
+
+fn count_correct(logits: &Tensor, labels: &Tensor) -> Result<i64, TrainError> {
+    let predicted = logits.f_argmax(-1, false)?;
+    let correct = predicted.f_eq_tensor(labels)?.f_sum(Kind::Int64)?;
+    Ok(correct.f_int64_value(&[])?)
+}
+
+fn non_finite_loss(settings: &EpochSettings, step: usize, loss: f64) -> TrainError {
+    let kept = match settings.best_epoch {
+        Some(epoch) => format!("weights.safetensors keeps epoch {epoch}, the best so far"),
+        None if settings.epoch == 1 => {
+            "weights.safetensors was not written because no epoch finished".to_string()
+        }
+        None => "weights.safetensors was not written because no epoch had a finite test loss"
+            .to_string(),
+    };
+    TrainError::NonFiniteLoss {
+        epoch: settings.epoch,
+        step,
+        loss,
+        kept,
+    }
+}
+
+/// A bar over the steps of one epoch; indicatif hides it when stderr is not a terminal.
+fn progress_bar(epoch: usize, epochs: usize, steps: usize) -> ProgressBar {
+    let bar = ProgressBar::new(steps as u64);
+    let style = ProgressStyle::with_template(
+        "epoch {prefix} {bar:30.cyan/blue} {pos}/{len} steps {msg} [{elapsed_precise}<{eta_precise}]",
+    )
+    .expect("the progress template is valid");
+    bar.set_style(style);
+    bar.set_prefix(format!("{epoch}/{epochs}"));
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(epoch: usize, best_epoch: Option<usize>) -> EpochSettings {
+        EpochSettings {
+            epoch,
+            lr: 0.1,
+            drop_path_prob: 0.0,
+            best_epoch,
+        }
+    }
+
+    #[test]
+    fn non_finite_message_names_kept_epoch() {
+        let message = non_finite_loss(&settings(5, Some(3)), 7, f64::INFINITY).to_string();
+        assert!(message.contains("inf at epoch 5, step 7"), "{message}");
+        assert!(
+            message.contains("weights.safetensors keeps epoch 3"),
+            "{message}"
+        );
+        assert!(message.contains("try a lower --lr"), "{message}");
+    }
+
+    #[test]
+    fn non_finite_message_without_weights() {
+        let first = non_finite_loss(&settings(1, None), 2, f64::NAN).to_string();
+        assert!(first.contains("no epoch finished"), "{first}");
+        let later = non_finite_loss(&settings(4, None), 1, f64::NAN).to_string();
+        assert!(later.contains("no epoch had a finite test loss"), "{later}");
+    }
+}

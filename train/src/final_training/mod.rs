@@ -1,0 +1,221 @@
+//! Final training of a genotype network on CIFAR-10 with the published recipe:
+//! SGD (momentum 0.9, weight decay 3e-4, no Nesterov), Cosine Power Annealing
+//! per epoch, cross-entropy plus the weighted auxiliary loss, global gradient
+//! norm clipping, and a linear drop path ramp. The test split is evaluated
+//! after every epoch and the weights of the best epoch are kept.
+
+mod config;
+mod epoch;
+mod outputs;
+
+use std::time::Instant;
+
+use data::cifar10::{self, Split};
+use data::{Dataset, Normalization};
+use models::{build_cifar, count_macs, count_parameters, Genotype, ModelFile, NetworkConfig};
+use tch::nn::{OptimizerConfig, VarStore};
+use tch::Device;
+
+pub use config::{DeviceChoice, FinalConfig, MOMENTUM, WEIGHT_DECAY};
+pub use outputs::{EpochMetrics, RunResult, METRICS_FILE, MODEL_FILE, RESULT_FILE, WEIGHTS_FILE};
+
+use crate::schedule::cosine_power_annealing;
+use crate::{checkpoint, Network, TrainError};
+use epoch::{EpochSettings, Trainer};
+use outputs::RunFolder;
+
+/// Runs `train final`: trains, evaluates every epoch, and writes the run
+/// folder. Returns the final `result.json` contents.
+///
+/// Stops with [`TrainError::NonFiniteLoss`] as soon as the training loss is
+/// NaN or infinite; `weights.safetensors` then still holds the best earlier
+/// epoch, if any epoch finished.
+pub fn run(config: &FinalConfig) -> Result<RunResult, TrainError> {
+    let start = Instant::now();
+    config.validate()?;
+    let device = select_device(config.device)?;
+    let (genotype_name, genotype) = resolve_genotype(&config.genotype)?;
+    let schedule = cosine_power_annealing(
+        config.epochs,
+        config.lr,
+        config.lr_min,
+        config.lr_power,
+        config.warmup_epochs,
+    )?;
+    RunFolder::check(&config.out_dir, config.overwrite)?;
+    let (train_set, test_set) = load_datasets(config)?;
+    let mut folder = RunFolder::prepare(&config.out_dir, config.overwrite)?;
+
+    let network_config = NetworkConfig {
+        init_channels: config.init_channels,
+        layers: config.layers,
+        num_classes: train_set.num_classes(),
+        auxiliary: config.auxiliary_weight > 0.0,
+        mid_channels: config.mid_channels,
+        image_size: cifar10::IMAGE_SIZE,
+    };
+    let graph = build_cifar(&genotype, &network_config)?;
+    folder.write_model(&model_file(
+        genotype_name,
+        genotype,
+        network_config,
+        &train_set,
+    ))?;
+
+    tch::manual_seed(config.seed as i64);
+    let vs = VarStore::new(device);
+    let network = Network::new(&vs.root(), &graph)?;
+    let optimizer = tch::nn::Sgd {
+        momentum: MOMENTUM,
+        dampening: 0.0,
+        wd: WEIGHT_DECAY,
+        nesterov: false,
+    }
+    .build(&vs, config.lr)?;
+    let counts = count_parameters(&graph);
+    tracing::info!(
+        genotype = %config.genotype,
+        params = counts.main,
+        params_with_auxiliary = counts.with_auxiliary,
+        macs = count_macs(&graph),
+        ?device,
+        "network built"
+    );
+
+    let mut result = RunResult {
+        best_epoch: 0,
+        best_test_accuracy: 0.0,
+        final_test_accuracy: 0.0,
+        epochs_completed: 0,
+        epochs_planned: config.epochs,
+        test_images: test_set.len(),
+        train_images: train_set.len(),
+        params: counts.main,
+        params_with_auxiliary: counts.with_auxiliary,
+        macs: count_macs(&graph),
+        total_seconds: 0.0,
+    };
+    let mut trainer = Trainer {
+        config,
+        network,
+        optimizer,
+        device,
+        train_set: &train_set,
+        test_set: &test_set,
+    };
+    for (index, &lr) in schedule.iter().enumerate() {
+        let epoch = index + 1;
+        let settings = EpochSettings {
+            epoch,
+            lr,
+            drop_path_prob: config.drop_path_prob * epoch as f64 / config.epochs as f64,
+            best_epoch: (result.best_epoch > 0).then_some(result.best_epoch),
+        };
+        let metrics = trainer.run_epoch(&settings)?;
+        update_result(&mut result, &metrics, start);
+        if result.best_epoch == epoch {
+            checkpoint::save(&vs, &folder.weights_path())?;
+        }
+        log_epoch(&metrics, &result);
+        folder.push_epoch(metrics)?;
+        folder.write_result(&result)?;
+    }
+    Ok(result)
+}
+
+fn select_device(choice: DeviceChoice) -> Result<Device, TrainError> {
+    match choice {
+        DeviceChoice::Cpu => Ok(Device::Cpu),
+        DeviceChoice::Cuda if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
+        DeviceChoice::Cuda => Err(TrainError::CudaUnavailable),
+    }
+}
+
+/// Resolves `NAME|FILE`; the name is kept only for built-in genotypes.
+fn resolve_genotype(name_or_path: &str) -> Result<(Option<String>, Genotype), TrainError> {
+    let genotype = Genotype::resolve(name_or_path)?;
+    let name = models::genotype::named(name_or_path).map(|named| named.name.to_string());
+    Ok((name, genotype))
+}
+
+/// Loads both splits, takes the requested subsets and checks that they agree.
+fn load_datasets(config: &FinalConfig) -> Result<(Dataset, Dataset), TrainError> {
+    let mut train_set = cifar10::load(&config.data_dir, Split::Train)?;
+    let mut test_set = cifar10::load(&config.data_dir, Split::Test)?;
+    if let Some(n) = config.limit_train {
+        train_set = data::subset::balanced(&train_set, n, config.seed);
+    }
+    if let Some(n) = config.limit_test {
+        test_set = data::subset::balanced(&test_set, n, config.seed);
+    }
+    if train_set.classes != test_set.classes {
+        return Err(TrainError::DatasetMismatch {
+            what: format!("CIFAR-10 folder {}", config.data_dir.display()),
+            message: format!(
+                "the train split has classes {:?} but the test split has {:?}; \
+                 both splits need the same class folders",
+                train_set.classes, test_set.classes
+            ),
+        });
+    }
+    tracing::info!(
+        train_images = train_set.len(),
+        test_images = test_set.len(),
+        "datasets ready"
+    );
+    Ok((train_set, test_set))
+}
+
+fn model_file(
+    genotype_name: Option<String>,
+    genotype: Genotype,
+    network: NetworkConfig,
+    dataset: &Dataset,
+) -> ModelFile {
+    let normalization = Normalization::CIFAR10;
+    ModelFile {
+        classes: dataset.classes.clone(),
+        mean: normalization.mean,
+        std: normalization.std,
+        ..ModelFile::cifar10(genotype_name, genotype, network)
+    }
+}
+
+/// Records an epoch; it becomes the best one when its test accuracy is higher
+/// than every earlier epoch's. An epoch with a non-finite test loss is never
+/// the best, so diverged weights are not saved.
+fn update_result(result: &mut RunResult, metrics: &EpochMetrics, start: Instant) {
+    let finite = metrics.test_loss.is_finite();
+    if !finite {
+        tracing::warn!(
+            epoch = metrics.epoch,
+            test_loss = metrics.test_loss,
+            "test loss is not finite; this epoch's weights are not saved"
+        );
+    }
+    let first = result.best_epoch == 0;
+    if finite && (first || metrics.test_accuracy > result.best_test_accuracy) {
+        result.best_epoch = metrics.epoch;
+        result.best_test_accuracy = metrics.test_accuracy;
+    }
+    result.final_test_accuracy = metrics.test_accuracy;
+    result.epochs_completed = metrics.epoch;
+    result.total_seconds = start.elapsed().as_secs_f64();
+}
+
+fn log_epoch(metrics: &EpochMetrics, result: &RunResult) {
+    tracing::info!(
+        epoch = metrics.epoch,
+        lr = format_args!("{:.6e}", metrics.lr),
+        drop_path_prob = format_args!("{:.4}", metrics.drop_path_prob),
+        train_loss = format_args!("{:.4}", metrics.train_loss),
+        train_accuracy = format_args!("{:.2}", metrics.train_accuracy),
+        test_loss = format_args!("{:.4}", metrics.test_loss),
+        test_accuracy = format_args!("{:.2}", metrics.test_accuracy),
+        best_epoch = result.best_epoch,
+        best_test_accuracy = format_args!("{:.2}", result.best_test_accuracy),
+        seconds = format_args!("{:.1}", metrics.seconds),
+        images_per_second = format_args!("{:.0}", metrics.images_per_second),
+        "epoch finished"
+    );
+}

@@ -1,0 +1,231 @@
+//! The files of a run folder, each written atomically.
+
+use std::path::{Path, PathBuf};
+
+use models::io::write_atomic;
+use models::ModelFile;
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+
+/// Network description: genotype, network settings, classes, normalisation.
+pub const MODEL_FILE: &str = "model.json";
+/// Weights of the epoch with the best test accuracy so far.
+pub const WEIGHTS_FILE: &str = "weights.safetensors";
+/// One JSON object per finished epoch.
+pub const METRICS_FILE: &str = "metrics.jsonl";
+/// Summary of the run, rewritten after every epoch.
+pub const RESULT_FILE: &str = "result.json";
+
+const OUTPUT_FILES: [&str; 4] = [MODEL_FILE, WEIGHTS_FILE, METRICS_FILE, RESULT_FILE];
+
+/// Measurements of one epoch, one line of `metrics.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    pub lr: f64,
+    pub drop_path_prob: f64,
+    /// Mean training objective per image: cross-entropy of the logits plus
+    /// `auxiliary_weight` times that of the auxiliary logits.
+    pub train_loss: f64,
+    /// Top-1 accuracy in percent on the augmented training batches, in
+    /// training mode (drop path and batch statistics).
+    pub train_accuracy: f64,
+    /// Mean cross-entropy per test image, in inference mode; `null` in JSON
+    /// when it is not finite (the weights diverged).
+    #[serde(deserialize_with = "nan_from_null")]
+    pub test_loss: f64,
+    /// Top-1 accuracy in percent on the test images.
+    pub test_accuracy: f64,
+    /// Wall-clock seconds of the epoch, training and evaluation.
+    pub seconds: f64,
+    /// Training images divided by the training seconds of the epoch.
+    pub images_per_second: f64,
+}
+
+/// Contents of `result.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// Epoch whose weights are in `weights.safetensors`; 0 while no epoch has
+    /// finished with a finite test loss.
+    pub best_epoch: usize,
+    pub best_test_accuracy: f64,
+    /// Test accuracy of the last finished epoch.
+    pub final_test_accuracy: f64,
+    pub epochs_completed: usize,
+    pub epochs_planned: usize,
+    pub test_images: usize,
+    pub train_images: usize,
+    /// Parameters without the auxiliary head, as papers report them.
+    pub params: usize,
+    pub params_with_auxiliary: usize,
+    /// Multiply-accumulates of one image in inference.
+    pub macs: u64,
+    pub total_seconds: f64,
+}
+
+/// Reads a number, or `null` (how serde_json writes NaN and infinities) as NaN.
+fn nan_from_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    let value: Option<f64> = Deserialize::deserialize(deserializer)?;
+    Ok(value.unwrap_or(f64::NAN))
+}
+
+/// A run folder being written.
+#[derive(Debug)]
+pub(crate) struct RunFolder {
+    dir: PathBuf,
+    metrics: Vec<EpochMetrics>,
+}
+
+impl RunFolder {
+    /// Checks that `dir` can become the run folder, without changing anything.
+    pub(crate) fn check(dir: &Path, overwrite: bool) -> Result<(), TrainError> {
+        if dir.exists() && !overwrite && !is_empty_dir(dir)? {
+            return Err(TrainError::RunDirNotEmpty {
+                path: dir.display().to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Creates `dir`, or accepts an existing empty one. A non-empty folder is
+    /// rejected unless `overwrite`, which deletes the four result files in it
+    /// (and leaves other files alone).
+    pub(crate) fn prepare(dir: &Path, overwrite: bool) -> Result<RunFolder, TrainError> {
+        let write_error = |source| TrainError::Write {
+            path: dir.display().to_string(),
+            source,
+        };
+        if dir.exists() {
+            Self::check(dir, overwrite)?;
+            remove_outputs(dir)?;
+        } else {
+            std::fs::create_dir_all(dir).map_err(write_error)?;
+        }
+        Ok(RunFolder {
+            dir: dir.to_path_buf(),
+            metrics: Vec::new(),
+        })
+    }
+
+    pub(crate) fn weights_path(&self) -> PathBuf {
+        self.dir.join(WEIGHTS_FILE)
+    }
+
+    pub(crate) fn write_model(&self, model: &ModelFile) -> Result<(), TrainError> {
+        self.write(MODEL_FILE, model.to_json().into_bytes())
+    }
+
+    /// Adds one epoch and rewrites `metrics.jsonl` with all epochs so far.
+    pub(crate) fn push_epoch(&mut self, metrics: EpochMetrics) -> Result<(), TrainError> {
+        self.metrics.push(metrics);
+        let mut text = String::new();
+        for epoch in &self.metrics {
+            text.push_str(&serde_json::to_string(epoch).expect("metrics always serialise"));
+            text.push('\n');
+        }
+        self.write(METRICS_FILE, text.into_bytes())
+    }
+
+    pub(crate) fn write_result(&self, result: &RunResult) -> Result<(), TrainError> {
+        let text = serde_json::to_string_pretty(result).expect("results always serialise");
+        self.write(RESULT_FILE, text.into_bytes())
+    }
+
+    fn write(&self, name: &str, bytes: Vec<u8>) -> Result<(), TrainError> {
+        let path = self.dir.join(name);
+        write_atomic(&path, &bytes).map_err(|source| TrainError::Write {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+}
+
+fn is_empty_dir(dir: &Path) -> Result<bool, TrainError> {
+    let mut entries = std::fs::read_dir(dir).map_err(|source| TrainError::Write {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    Ok(entries.next().is_none())
+}
+
+fn remove_outputs(dir: &Path) -> Result<(), TrainError> {
+    for name in OUTPUT_FILES {
+        let path = dir.join(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => tracing::info!(file = %path.display(), "removed result of an earlier run"),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(TrainError::Write {
+                    path: path.display().to_string(),
+                    source,
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prepare_creates_missing_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("a/b");
+        RunFolder::prepare(&run, false).unwrap();
+        assert!(run.is_dir());
+    }
+
+    #[test]
+    fn prepare_rejects_non_empty_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "keep").unwrap();
+        let error = RunFolder::prepare(dir.path(), false).unwrap_err();
+        assert!(
+            matches!(error, TrainError::RunDirNotEmpty { .. }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("--overwrite"), "{error}");
+    }
+
+    #[test]
+    fn overwrite_removes_only_results() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "keep").unwrap();
+        std::fs::write(dir.path().join(WEIGHTS_FILE), "old").unwrap();
+        std::fs::write(dir.path().join(RESULT_FILE), "old").unwrap();
+        RunFolder::prepare(dir.path(), true).unwrap();
+        assert!(dir.path().join("notes.txt").exists());
+        assert!(!dir.path().join(WEIGHTS_FILE).exists());
+        assert!(!dir.path().join(RESULT_FILE).exists());
+    }
+
+    #[test]
+    fn metrics_file_has_one_line_per_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut folder = RunFolder::prepare(dir.path(), false).unwrap();
+        for epoch in 1..=3 {
+            let metrics = EpochMetrics {
+                epoch,
+                lr: 0.1,
+                drop_path_prob: 0.0,
+                train_loss: 2.0,
+                train_accuracy: 10.0,
+                test_loss: 2.0,
+                test_accuracy: 10.0,
+                seconds: 1.0,
+                images_per_second: 100.0,
+            };
+            folder.push_epoch(metrics).unwrap();
+        }
+        let text = std::fs::read_to_string(dir.path().join(METRICS_FILE)).unwrap();
+        let epochs: Vec<usize> = text
+            .lines()
+            .map(|line| serde_json::from_str::<EpochMetrics>(line).unwrap().epoch)
+            .collect();
+        assert_eq!(epochs, [1, 2, 3]);
+    }
+}
