@@ -21,12 +21,20 @@ pub fn save(vs: &VarStore, path: &Path) -> Result<(), TrainError> {
         path: path.display().to_string(),
         source,
     };
-    vs.save(&temporary)?;
-    std::fs::File::open(&temporary)
-        .and_then(|file| file.sync_all())
-        .map_err(write_error)?;
-    std::fs::rename(&temporary, path).map_err(write_error)?;
-    Ok(())
+    let outcome = vs
+        .save(&temporary)
+        .map_err(TrainError::from)
+        .and_then(|()| {
+            std::fs::File::open(&temporary)
+                .and_then(|file| file.sync_all())
+                .and_then(|()| std::fs::rename(&temporary, path))
+                .map_err(write_error)
+        });
+    if outcome.is_err() {
+        // Best effort: the error that matters is the one returned.
+        let _ = std::fs::remove_file(&temporary);
+    }
+    outcome
 }
 
 /// `weights.safetensors` becomes `weights.tmp.safetensors`: tch picks the file

@@ -59,15 +59,15 @@ pub enum TrainError {
     )]
     CudaUnavailable,
     #[error(
-        "training loss became {loss} at epoch {epoch}, step {step}; {kept}; try a lower --lr \
-         (or a smaller --grad-clip)"
+        "training loss became {loss} at epoch {epoch}, step {step}; {weights_status}; \
+         try a lower --lr (or a smaller --grad-clip)"
     )]
     NonFiniteLoss {
         epoch: usize,
         step: usize,
         loss: f64,
-        /// What `weights.safetensors` contains, for the message.
-        kept: String,
+        /// State of `weights.safetensors` when training stopped.
+        weights_status: String,
     },
     #[error("{what}: {message}")]
     DatasetMismatch { what: String, message: String },

@@ -67,7 +67,7 @@ impl Network {
         })
     }
 
-    /// The graph this network executes.
+    /// Returns the graph this network executes.
     pub fn graph(&self) -> &Graph {
         &self.graph
     }
@@ -75,10 +75,10 @@ impl Network {
     /// Runs the network on an NCHW batch and returns `(logits, aux_logits)`.
     ///
     /// In training mode (`train`) BatchNorm uses batch statistics and updates
-    /// its running statistics, the auxiliary head runs when the graph has one,
-    /// and drop path with probability `drop_path_prob` zeroes whole samples of
-    /// each flagged cell operation (scaling the kept ones by `1 / (1 - p)`).
-    /// In inference `aux_logits` is `None`.
+    /// its running statistics, and the auxiliary head runs when the graph has
+    /// one. Drop path with probability `drop_path_prob` then zeroes whole
+    /// samples of each flagged cell operation and scales the kept ones by
+    /// `1 / (1 - p)`. In inference `aux_logits` is `None`.
     ///
     /// # Panics
     ///
@@ -222,7 +222,7 @@ impl Network {
         Ok(y)
     }
 
-    /// The device the variables live on.
+    /// Returns the device of the variables.
     pub fn device(&self) -> Device {
         self.device
     }

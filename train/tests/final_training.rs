@@ -10,7 +10,7 @@ use train::final_training::{
 };
 use train::{checkpoint, Network, TrainError};
 
-/// The CIFAR-10 ImageFolder copy kept beside the workspace.
+/// Returns the CIFAR-10 ImageFolder copy kept beside the workspace.
 fn cifar10_dir() -> PathBuf {
     let dir = Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -25,7 +25,7 @@ fn cifar10_dir() -> PathBuf {
     dir.to_path_buf()
 }
 
-/// A small, fast configuration: C = 8, 3 cells, 2,000 training images.
+/// Returns a small, fast configuration: C = 8, 3 cells, 2,000 training images.
 fn small_config(out_dir: PathBuf) -> FinalConfig {
     FinalConfig {
         epochs: 3,

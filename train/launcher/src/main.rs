@@ -21,12 +21,12 @@ const FIX: &str = "run scripts/setup.sh, or set LIBTORCH to a libtorch 2.11.0 fo
 /// A place where libtorch's shared libraries may be.
 #[derive(Debug, Clone, PartialEq)]
 struct Candidate {
-    /// Where the path comes from, for messages.
+    /// Source of the path, for messages.
     origin: String,
     lib_dir: PathBuf,
 }
 
-/// Why a candidate was rejected.
+/// Reason a candidate was rejected.
 #[derive(Debug, Clone, PartialEq)]
 enum Rejection {
     MissingFolder,

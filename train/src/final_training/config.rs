@@ -11,7 +11,7 @@ pub const MOMENTUM: f64 = 0.9;
 /// SGD weight decay of the published recipe, applied to every parameter.
 pub const WEIGHT_DECAY: f64 = 3e-4;
 
-/// Where to train.
+/// Device to train on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceChoice {
     Cpu,
@@ -63,8 +63,8 @@ pub struct FinalConfig {
 }
 
 impl FinalConfig {
-    /// The published CIFAR-10 recipe for `genotype`, reading `data_dir` and
-    /// writing `out_dir`.
+    /// Creates the published CIFAR-10 recipe for `genotype`, reading
+    /// `data_dir` and writing `out_dir`.
     pub fn new(genotype: impl Into<String>, data_dir: PathBuf, out_dir: PathBuf) -> Self {
         FinalConfig {
             genotype: genotype.into(),
@@ -95,6 +95,7 @@ impl FinalConfig {
     /// and data are checked when the run starts.
     pub fn validate(&self) -> Result<(), TrainError> {
         positive("epochs", self.epochs, "train for at least 1 epoch")?;
+
         if self.batch_size < 2 {
             return invalid(
                 "batch-size",
@@ -109,6 +110,7 @@ impl FinalConfig {
                 &format!("use fewer warm-up epochs than --epochs {}", self.epochs),
             );
         }
+
         non_negative("lr", self.lr)?;
         non_negative("lr-min", self.lr_min)?;
         if self.lr_min > self.lr {
@@ -125,6 +127,7 @@ impl FinalConfig {
                 "use 1 (cosine annealing) or more",
             );
         }
+
         self.validate_regularisation()?;
         // The class count comes from the data set later; the other network
         // settings are checked now, before any data is loaded.
@@ -133,6 +136,7 @@ impl FinalConfig {
             ..NetworkConfig::cifar10(self.init_channels, self.layers)
         }
         .validate()?;
+
         if let Some(limit) = self.limit_train.filter(|&n| n < 2) {
             return invalid(
                 "limit-train",

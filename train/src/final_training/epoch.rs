@@ -16,7 +16,7 @@ use crate::{Network, TrainError};
 /// Training batches prepared ahead of the step that uses them.
 const PREFETCH_BATCHES: usize = 2;
 
-/// What changes from epoch to epoch.
+/// Settings that change from epoch to epoch.
 pub(super) struct EpochSettings {
     /// 1-based epoch number.
     pub epoch: usize,
@@ -103,13 +103,13 @@ impl Trainer<'_> {
             });
             for (index, batch) in receiver.into_iter().enumerate() {
                 self.train_step(&batch, index + 1, settings, &mut totals)?;
-                bar.inc(1);
                 let rate = totals.images as f64 / start.elapsed().as_secs_f64().max(1e-9);
                 bar.set_message(format!(
                     "loss {:.4} acc {:.2}% {rate:.0} img/s",
                     totals.mean_loss(),
                     totals.accuracy()
                 ));
+                bar.inc(1);
             }
             Ok(())
         });
@@ -202,7 +202,7 @@ fn count_correct(logits: &Tensor, labels: &Tensor) -> Result<i64, TrainError> {
 }
 
 fn non_finite_loss(settings: &EpochSettings, step: usize, loss: f64) -> TrainError {
-    let kept = match settings.best_epoch {
+    let weights_status = match settings.best_epoch {
         Some(epoch) => format!("weights.safetensors keeps epoch {epoch}, the best so far"),
         None if settings.epoch == 1 => {
             "weights.safetensors was not written because no epoch finished".to_string()
@@ -214,11 +214,12 @@ fn non_finite_loss(settings: &EpochSettings, step: usize, loss: f64) -> TrainErr
         epoch: settings.epoch,
         step,
         loss,
-        kept,
+        weights_status,
     }
 }
 
-/// A bar over the steps of one epoch; indicatif hides it when stderr is not a terminal.
+/// Creates a bar over the steps of one epoch; indicatif hides it when stderr
+/// is not a terminal.
 fn progress_bar(epoch: usize, epochs: usize, steps: usize) -> ProgressBar {
     let bar = ProgressBar::new(steps as u64);
     let style = ProgressStyle::with_template(

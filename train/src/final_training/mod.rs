@@ -1,8 +1,10 @@
-//! Final training of a genotype network on CIFAR-10 with the published recipe:
-//! SGD (momentum 0.9, weight decay 3e-4, no Nesterov), Cosine Power Annealing
-//! per epoch, cross-entropy plus the weighted auxiliary loss, global gradient
-//! norm clipping, and a linear drop path ramp. The test split is evaluated
-//! after every epoch and the weights of the best epoch are kept.
+//! Final training of a genotype network on CIFAR-10 with the published recipe.
+//!
+//! The recipe is SGD (momentum 0.9, weight decay 3e-4, no Nesterov) with
+//! Cosine Power Annealing per epoch. The loss is cross-entropy plus the
+//! weighted auxiliary loss, gradients are clipped by global norm, and drop path
+//! ramps up linearly. The test split is evaluated after every epoch and the
+//! weights of the best epoch are kept.
 
 mod config;
 mod epoch;
@@ -28,7 +30,7 @@ use outputs::RunFolder;
 /// folder. Returns the final `result.json` contents.
 ///
 /// Stops with [`TrainError::NonFiniteLoss`] as soon as the training loss is
-/// NaN or infinite; `weights.safetensors` then still holds the best earlier
+/// NaN or infinite; `weights.safetensors` then still contains the best earlier
 /// epoch, if any epoch finished.
 pub fn run(config: &FinalConfig) -> Result<RunResult, TrainError> {
     let start = Instant::now();
