@@ -125,6 +125,8 @@ pub fn run(config: &FinalConfig) -> Result<RunResult, TrainError> {
     Ok(result)
 }
 
+// NOTE: training on CUDA has not been run yet; the tests cover the CPU path
+// and the error when no CUDA device is present.
 fn select_device(choice: DeviceChoice) -> Result<Device, TrainError> {
     match choice {
         DeviceChoice::Cpu => Ok(Device::Cpu),
