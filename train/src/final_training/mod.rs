@@ -223,3 +223,21 @@ fn log_epoch(metrics: &EpochMetrics, result: &RunResult) {
         "epoch finished"
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuda_choice_matches_availability() {
+        let selected = select_device(DeviceChoice::Cuda);
+        if tch::Cuda::is_available() {
+            assert_eq!(selected.unwrap(), Device::Cuda(0));
+        } else {
+            let error = selected.unwrap_err();
+            assert!(matches!(error, TrainError::CudaUnavailable), "{error}");
+            assert!(error.to_string().contains("--device cpu"), "{error}");
+        }
+        assert_eq!(select_device(DeviceChoice::Cpu).unwrap(), Device::Cpu);
+    }
+}
