@@ -136,12 +136,17 @@ impl OnnxModel {
             });
         }
         let shape = [batch, channels, height, width];
-        let tensor = TensorRef::from_array_view((shape, input)).map_err(|e| self.inference(e))?;
+        let tensor = TensorRef::from_array_view((shape, input))
+            .map_err(|e| inference_error(&self.path, e))?;
         let outputs = self
             .session
             .run(ort::inputs![self.input_name.as_str() => tensor])
             .map_err(|e| inference_error(&self.path, e))?;
-        let (out_shape, logits) = outputs[self.output_name.as_str()]
+        let output = outputs.get(self.output_name.as_str()).ok_or_else(|| {
+            let message = format!("ONNX Runtime returned no output `{}`", self.output_name);
+            inference_error(&self.path, message)
+        })?;
+        let (out_shape, logits) = output
             .try_extract_tensor::<f32>()
             .map_err(|e| inference_error(&self.path, e))?;
         let expected_shape = [batch as i64, self.num_classes as i64];
@@ -150,10 +155,6 @@ impl OnnxModel {
             return Err(inference_error(&self.path, message));
         }
         Ok(logits.to_vec())
-    }
-
-    fn inference(&self, error: impl ToString) -> ServeError {
-        inference_error(&self.path, error)
     }
 
     /// Returns the model file this session was created from.
