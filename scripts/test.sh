@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cargo test --release --workspace "$@"
+cargo test --release --workspace --no-fail-fast "$@"

@@ -71,8 +71,8 @@ fn genotype_with_unknown_op() {
     std::fs::write(&file, text).unwrap();
     let out = dir.path().join("model.onnx");
 
-    let mut export = command("export", &["--onnx", "--genotype"]);
-    let output = run(export.arg(&file).arg("--out").arg(&out));
+    let mut export = command("export", &["--onnx", "--init-channels", "4", "--layers", "3"]);
+    let output = run(export.arg("--genotype").arg(&file).arg("--out").arg(&out));
     assert_clean_failure(&output, &["warp_conv_3x3", "normal[0]"]);
     assert!(!out.exists(), "no output file after a failed export");
 

@@ -1,4 +1,7 @@
-//! criterion entry point: one module per subject.
+//! criterion entry point: one module per subject. Throughput is set in images,
+//! so reports read in images per second.
+//!
+//! Run with `cargo bench -p benches`; ONNX Runtime uses 2 intra-op threads.
 
 use criterion::{criterion_group, criterion_main};
 
@@ -23,5 +26,75 @@ mod graph {
     }
 }
 
-criterion_group!(benches, graph::build_and_count);
+mod onnxruntime {
+    use criterion::{Criterion, Throughput};
+    use models::{Genotype, ModelFile, NetworkConfig};
+    use serve::{Device, OnnxModel, RunOptions};
+
+    const THREADS: usize = 2;
+
+    /// Exports a network with fresh weights and opens it in ONNX Runtime.
+    fn open(genotype: &str, channels: usize, layers: usize, dir: &std::path::Path) -> OnnxModel {
+        let genotype = Genotype::resolve(genotype).unwrap();
+        let file = ModelFile::cifar10(None, genotype, NetworkConfig::cifar10(channels, layers));
+        let weights = export::Weights::random(&file.graph().unwrap(), 0);
+        let path = dir.join(format!("{channels}x{layers}.onnx"));
+        let proto = export::onnx::build_model_file(&file, &weights).unwrap();
+        export::onnx::write_model(&path, &proto).unwrap();
+        let options = RunOptions {
+            device: Device::Cpu,
+            threads: Some(THREADS),
+        };
+        OnnxModel::open(&path, &options).unwrap()
+    }
+
+    /// Inference latency of SHARPSEPCONV_DARTS at batch 1 and 32.
+    pub fn inference(c: &mut Criterion) {
+        let dir = tempfile::tempdir().unwrap();
+        for (channels, layers) in [(16, 8), (36, 20)] {
+            let mut model = open("SHARPSEPCONV_DARTS", channels, layers, dir.path());
+            let mut group = c.benchmark_group(format!("onnxruntime/sharpsepconv_{channels}x{layers}"));
+            group.sample_size(20);
+            for batch in [1usize, 32] {
+                let input = vec![0.1f32; batch * 3 * 32 * 32];
+                group.throughput(Throughput::Elements(batch as u64));
+                group.bench_function(format!("batch_{batch}"), |b| {
+                    b.iter(|| model.run(&input, batch).unwrap())
+                });
+            }
+            group.finish();
+        }
+    }
+}
+
+mod preprocess {
+    use criterion::{Criterion, Throughput};
+    use data::Normalization;
+
+    /// Decode, resize to 32 x 32 and normalise real CIFAR-10 JPEGs.
+    pub fn decode_resize_normalize(c: &mut Criterion) {
+        let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/cifar10/test/cat");
+        let files: Vec<Vec<u8>> = (0..64)
+            .map(|i| std::fs::read(format!("{folder}/{i:04}.jpg")).expect("CIFAR-10 test JPEGs"))
+            .collect();
+        let mut group = c.benchmark_group("preprocess");
+        group.throughput(Throughput::Elements(files.len() as u64));
+        group.bench_function("cifar10_jpeg_64", |b| {
+            b.iter(|| {
+                for bytes in &files {
+                    let image = data::image::decode_rgb(bytes, "bench.jpg".as_ref()).unwrap();
+                    data::transform::preprocess(&image, 32, &Normalization::CIFAR10);
+                }
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(
+    benches,
+    graph::build_and_count,
+    onnxruntime::inference,
+    preprocess::decode_resize_normalize
+);
 criterion_main!(benches);
