@@ -14,12 +14,25 @@ fn command(name: &str, args: &[&str]) -> Command {
 /// A small exported model with fresh weights.
 fn fresh_model(dir: &Path) -> PathBuf {
     let path = dir.join("fresh.onnx");
-    let output = run(&mut command(
+    let output = run(command(
         "export",
-        &["--onnx", "--genotype", "DARTS", "--init-channels", "4", "--layers", "3", "--out"],
+        &[
+            "--onnx",
+            "--genotype",
+            "DARTS",
+            "--init-channels",
+            "4",
+            "--layers",
+            "3",
+            "--out",
+        ],
     )
     .arg(&path));
-    assert!(output.status.success(), "export failed\n{}", describe(&output));
+    assert!(
+        output.status.success(),
+        "export failed\n{}",
+        describe(&output)
+    );
     path
 }
 
@@ -59,19 +72,28 @@ fn predict_corrupt_and_fake_images() {
     assert_clean_failure(&output, &["notes.png", "corrupt.jpg"]);
     // The good image between the two bad ones is still classified.
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("0000.jpg"), "the valid image is reported\n{}", describe(&output));
+    assert!(
+        stdout.contains("0000.jpg"),
+        "the valid image is reported\n{}",
+        describe(&output)
+    );
 }
 
 #[test]
 fn genotype_with_unknown_op() {
     let dir = tempfile::tempdir().unwrap();
     let genotype = models::Genotype::resolve("SHARPSEPCONV_DARTS").unwrap();
-    let text = genotype.to_json().replacen("sep_conv_3x3", "warp_conv_3x3", 1);
+    let text = genotype
+        .to_json()
+        .replacen("sep_conv_3x3", "warp_conv_3x3", 1);
     let file = dir.path().join("genotype.json");
     std::fs::write(&file, text).unwrap();
     let out = dir.path().join("model.onnx");
 
-    let mut export = command("export", &["--onnx", "--init-channels", "4", "--layers", "3"]);
+    let mut export = command(
+        "export",
+        &["--onnx", "--init-channels", "4", "--layers", "3"],
+    );
     let output = run(export.arg("--genotype").arg(&file).arg("--out").arg(&out));
     assert_clean_failure(&output, &["warp_conv_3x3", "normal[0]"]);
     assert!(!out.exists(), "no output file after a failed export");
@@ -79,7 +101,12 @@ fn genotype_with_unknown_op() {
     let data = shared_data().join("cifar10");
     let mut train = command("train", &["final", "--genotype"]);
     let run_dir = dir.path().join("run");
-    let output = run(train.arg(&file).arg("--data").arg(&data).arg("--out").arg(&run_dir));
+    let output = run(train
+        .arg(&file)
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&run_dir));
     assert_clean_failure(&output, &["warp_conv_3x3"]);
 }
 
@@ -111,6 +138,9 @@ fn export_missing_run_folder() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-run-here");
     let mut export = command("export", &["--onnx", "--run"]);
-    let output = run(export.arg(&missing).arg("--out").arg(dir.path().join("m.onnx")));
+    let output = run(export
+        .arg(&missing)
+        .arg("--out")
+        .arg(dir.path().join("m.onnx")));
     assert_clean_failure(&output, &["no-run-here"]);
 }

@@ -36,7 +36,12 @@ fn is_bn_affine(name: &str, size: &[i64]) -> bool {
     size.len() == 1 && !name.contains("classifier")
 }
 
-fn libtorch_logits(genotype: &str, config: &models::NetworkConfig, input: &Tensor, dir: &Path) -> Tensor {
+fn libtorch_logits(
+    genotype: &str,
+    config: &models::NetworkConfig,
+    input: &Tensor,
+    dir: &Path,
+) -> Tensor {
     let genotype = models::Genotype::resolve(genotype).unwrap();
     let graph = models::build_cifar(&genotype, config).unwrap();
     let vs = nn::VarStore::new(Device::Cpu);
@@ -64,7 +69,10 @@ fn onnx_logits(dir: &Path, input: &[f32], batch: usize) -> Vec<f32> {
 
 fn max_abs_difference(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 fn check_parity(genotype: &str) {
@@ -83,7 +91,10 @@ fn check_parity(genotype: &str) {
             "{genotype} batch {batch}: max |libtorch - onnxruntime| = {difference:e}"
         );
         let spread = expected.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-        assert!(spread > 1e-3, "{genotype}: logits are all near zero, so parity proves nothing");
+        assert!(
+            spread > 1e-3,
+            "{genotype}: logits are all near zero, so parity proves nothing"
+        );
     }
 }
 

@@ -21,7 +21,12 @@ mod graph {
         });
         let graph = build_cifar(&genotype, &config).unwrap();
         c.bench_function("graph/count_36x20", |b| {
-            b.iter(|| (count_parameters(black_box(&graph)), count_macs(black_box(&graph))))
+            b.iter(|| {
+                (
+                    count_parameters(black_box(&graph)),
+                    count_macs(black_box(&graph)),
+                )
+            })
         });
     }
 }
@@ -53,7 +58,8 @@ mod onnxruntime {
         let dir = tempfile::tempdir().unwrap();
         for (channels, layers) in [(16, 8), (36, 20)] {
             let mut model = open("SHARPSEPCONV_DARTS", channels, layers, dir.path());
-            let mut group = c.benchmark_group(format!("onnxruntime/sharpsepconv_{channels}x{layers}"));
+            let mut group =
+                c.benchmark_group(format!("onnxruntime/sharpsepconv_{channels}x{layers}"));
             group.sample_size(20);
             for batch in [1usize, 32] {
                 let input = vec![0.1f32; batch * 3 * 32 * 32];
@@ -73,7 +79,10 @@ mod preprocess {
 
     /// Decode, resize to 32 x 32 and normalise real CIFAR-10 JPEGs.
     pub fn decode_resize_normalize(c: &mut Criterion) {
-        let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/cifar10/test/cat");
+        let folder = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/data/cifar10/test/cat"
+        );
         let files: Vec<Vec<u8>> = (0..64)
             .map(|i| std::fs::read(format!("{folder}/{i:04}.jpg")).expect("CIFAR-10 test JPEGs"))
             .collect();

@@ -219,7 +219,10 @@ impl TryFrom<GenotypeJson> for Genotype {
 impl From<Genotype> for GenotypeJson {
     fn from(genotype: Genotype) -> Self {
         let pairs = |edges: &[Edge]| -> Vec<(String, usize)> {
-            edges.iter().map(|e| (e.op.name().to_string(), e.input)).collect()
+            edges
+                .iter()
+                .map(|e| (e.op.name().to_string(), e.input))
+                .collect()
         };
         GenotypeJson {
             name: None,
@@ -238,7 +241,10 @@ fn parse_cell(field: &str, pairs: &[(String, usize)]) -> Result<Vec<Edge>, Model
         .map(|(i, (op, input))| {
             let op = op.parse().map_err(|_| ModelError::InvalidGenotype {
                 field: format!("{field}[{i}]"),
-                message: format!("unknown operation `{op}`; known operations: {}", known_names()),
+                message: format!(
+                    "unknown operation `{op}`; known operations: {}",
+                    known_names()
+                ),
             })?;
             Ok(Edge { op, input: *input })
         })
@@ -252,7 +258,7 @@ fn validate_cell(
     concat: &[usize],
 ) -> Result<(), ModelError> {
     let invalid = |field: String, message: String| ModelError::InvalidGenotype { field, message };
-    if edges.is_empty() || edges.len() % 2 != 0 {
+    if edges.is_empty() || !edges.len().is_multiple_of(2) {
         return Err(invalid(
             field.to_string(),
             format!(
@@ -282,7 +288,10 @@ fn validate_cell(
         if state >= states {
             return Err(invalid(
                 format!("{concat_field}[{i}]"),
-                format!("state {state} does not exist; the cell has states 0..={}", states - 1),
+                format!(
+                    "state {state} does not exist; the cell has states 0..={}",
+                    states - 1
+                ),
             ));
         }
         if concat[..i].contains(&state) {
@@ -314,7 +323,10 @@ mod tests {
 
     #[test]
     fn names_and_aliases_resolve() {
-        assert_eq!(Genotype::resolve("DARTS").unwrap(), Genotype::resolve("DARTS_V2").unwrap());
+        assert_eq!(
+            Genotype::resolve("DARTS").unwrap(),
+            Genotype::resolve("DARTS_V2").unwrap()
+        );
         assert_eq!(
             Genotype::resolve("sharpsepconv_darts").unwrap(),
             Genotype::resolve("DARTS_PRIMITIVES_DIL_IS_SEPCONV").unwrap()
@@ -362,7 +374,9 @@ mod tests {
 
     #[test]
     fn missing_file_lists_names() {
-        let message = Genotype::resolve("no/such/genotype.json").unwrap_err().to_string();
+        let message = Genotype::resolve("no/such/genotype.json")
+            .unwrap_err()
+            .to_string();
         assert!(message.contains("no/such/genotype.json"), "{message}");
         assert!(message.contains("SHARPSEPCONV_DARTS"), "{message}");
     }

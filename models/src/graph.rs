@@ -71,9 +71,14 @@ pub enum Op {
     /// Max pooling; padding acts as negative infinity.
     MaxPool(Pool),
     /// Average pooling; `count_include_pad` counts zero padding in the divisor.
-    AvgPool { pool: Pool, count_include_pad: bool },
+    AvgPool {
+        pool: Pool,
+        count_include_pad: bool,
+    },
     /// Zeros shaped like every `stride`-th row and column of the input.
-    Zero { stride: usize },
+    Zero {
+        stride: usize,
+    },
     /// `y[i, j] = x[i + 1, j + 1]`, zero past the bottom and right borders:
     /// the shifted branch of FactorizedReduce.
     ShiftCrop,
@@ -173,7 +178,11 @@ impl Graph {
                         conv.kernel[0],
                         conv.kernel[1],
                     ];
-                    add(format!("{}.weight", conv.name), weight, ParamRole::ConvWeight);
+                    add(
+                        format!("{}.weight", conv.name),
+                        weight,
+                        ParamRole::ConvWeight,
+                    );
                     if conv.bias {
                         let shape = vec![conv.out_channels];
                         add(format!("{}.bias", conv.name), shape, ParamRole::ConvBias);
@@ -182,16 +191,28 @@ impl Graph {
                 Op::BatchNorm(bn) => {
                     let c = vec![bn.channels];
                     if bn.affine {
-                        add(format!("{}.weight", bn.name), c.clone(), ParamRole::BnWeight);
+                        add(
+                            format!("{}.weight", bn.name),
+                            c.clone(),
+                            ParamRole::BnWeight,
+                        );
                         add(format!("{}.bias", bn.name), c.clone(), ParamRole::BnBias);
                     }
                     let mean = format!("{}.running_mean", bn.name);
                     add(mean, c.clone(), ParamRole::BnRunningMean);
-                    add(format!("{}.running_var", bn.name), c, ParamRole::BnRunningVar);
+                    add(
+                        format!("{}.running_var", bn.name),
+                        c,
+                        ParamRole::BnRunningVar,
+                    );
                 }
                 Op::Linear(linear) => {
                     let weight = vec![linear.out_features, linear.in_features];
-                    add(format!("{}.weight", linear.name), weight, ParamRole::LinearWeight);
+                    add(
+                        format!("{}.weight", linear.name),
+                        weight,
+                        ParamRole::LinearWeight,
+                    );
                     let bias = vec![linear.out_features];
                     add(format!("{}.bias", linear.name), bias, ParamRole::LinearBias);
                 }
@@ -279,7 +300,10 @@ impl GraphBuilder {
 
 fn window_out(size: usize, kernel: usize, stride: usize, padding: usize, dilation: usize) -> usize {
     let span = dilation * (kernel - 1) + 1;
-    assert!(size + 2 * padding >= span, "window {span} larger than padded input {size}");
+    assert!(
+        size + 2 * padding >= span,
+        "window {span} larger than padded input {size}"
+    );
     (size + 2 * padding - span) / stride + 1
 }
 
@@ -311,12 +335,18 @@ fn infer_shape(op: &Op, inputs: &[Shape]) -> Shape {
             [c, h.div_ceil(*stride), w.div_ceil(*stride)]
         }
         Op::Add => {
-            assert!(inputs.iter().all(|s| *s == inputs[0]), "add of shapes {inputs:?}");
+            assert!(
+                inputs.iter().all(|s| *s == inputs[0]),
+                "add of shapes {inputs:?}"
+            );
             first()
         }
         Op::Concat => {
             let [_, h, w] = first();
-            assert!(inputs.iter().all(|s| s[1] == h && s[2] == w), "concat of {inputs:?}");
+            assert!(
+                inputs.iter().all(|s| s[1] == h && s[2] == w),
+                "concat of {inputs:?}"
+            );
             [inputs.iter().map(|s| s[0]).sum(), h, w]
         }
         Op::GlobalAvgPool => [first()[0], 1, 1],

@@ -34,7 +34,11 @@ pub struct ModelFile {
 
 impl ModelFile {
     /// A CIFAR-10 model with the standard classes and normalisation.
-    pub fn cifar10(genotype_name: Option<String>, genotype: Genotype, network: NetworkConfig) -> Self {
+    pub fn cifar10(
+        genotype_name: Option<String>,
+        genotype: Genotype,
+        network: NetworkConfig,
+    ) -> Self {
         let size = network.image_size;
         ModelFile {
             format_version: MODEL_FILE_VERSION,
@@ -72,7 +76,10 @@ impl ModelFile {
             )));
         }
         if file.architecture != "cifar" {
-            return Err(invalid(format!("unknown architecture `{}`", file.architecture)));
+            return Err(invalid(format!(
+                "unknown architecture `{}`",
+                file.architecture
+            )));
         }
         if file.classes.len() != file.network.num_classes {
             return Err(invalid(format!(

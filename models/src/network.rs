@@ -72,7 +72,7 @@ impl NetworkConfig {
                 fix: fix.to_string(),
             })
         };
-        if self.init_channels == 0 || self.init_channels % 2 != 0 {
+        if self.init_channels == 0 || !self.init_channels.is_multiple_of(2) {
             return invalid(
                 "init-channels",
                 self.init_channels,
@@ -93,8 +93,12 @@ impl NetworkConfig {
             return invalid("mid-channels", self.mid_channels, "use at least 1 channel");
         }
         // Two reductions must leave at least the auxiliary head's 5x5 window.
-        if self.image_size < 32 || self.image_size % 4 != 0 {
-            return invalid("image-size", self.image_size, "use a multiple of 4, at least 32");
+        if self.image_size < 32 || !self.image_size.is_multiple_of(4) {
+            return invalid(
+                "image-size",
+                self.image_size,
+                "use a multiple of 4, at least 32",
+            );
         }
         Ok(())
     }
@@ -114,7 +118,16 @@ pub fn build_cifar(genotype: &Genotype, config: &NetworkConfig) -> Result<Graph,
 
     let stem_channels = STEM_MULTIPLIER * c;
     let (k3, s1, p1) = ([3, 3], [1, 1], [1, 1]);
-    let stem = b.conv(GraphBuilder::INPUT, "stem.0".into(), stem_channels, k3, s1, p1, 1, 1);
+    let stem = b.conv(
+        GraphBuilder::INPUT,
+        "stem.0".into(),
+        stem_channels,
+        k3,
+        s1,
+        p1,
+        1,
+        1,
+    );
     let stem = b.batch_norm(stem, "stem.1".into(), true, 1e-5);
 
     let (mut s0, mut s1) = (stem, stem);
@@ -191,7 +204,11 @@ impl GraphBuilder {
             let mut branches = Vec::with_capacity(2);
             for (k, edge) in pair.iter().enumerate() {
                 let index = 2 * node + k;
-                let stride = if cell.reduction && edge.input < 2 { 2 } else { 1 };
+                let stride = if cell.reduction && edge.input < 2 {
+                    2
+                } else {
+                    1
+                };
                 let input = states[edge.input];
                 let name = format!("{prefix}._ops.{index}");
                 let out = self.primitive(input, edge.op, &name, stride, settings);

@@ -69,12 +69,33 @@ impl GraphBuilder {
     /// FactorizedReduce: ReLU, two stride-2 1x1 convolutions (the second on the
     /// input shifted by one pixel), concatenated, then BatchNorm.
     pub fn factorized_reduce(&mut self, x: NodeId, name: &str, out: usize, affine: bool) -> NodeId {
-        assert!(out % 2 == 0, "FactorizedReduce needs an even channel count, got {out}");
+        assert!(
+            out.is_multiple_of(2),
+            "FactorizedReduce needs an even channel count, got {out}"
+        );
         let y = self.relu(x);
         let half = out / 2;
-        let a = self.conv(y, format!("{name}.conv_1"), half, [1, 1], [2, 2], [0, 0], 1, 1);
+        let a = self.conv(
+            y,
+            format!("{name}.conv_1"),
+            half,
+            [1, 1],
+            [2, 2],
+            [0, 0],
+            1,
+            1,
+        );
         let shifted = self.push(Op::ShiftCrop, vec![y]);
-        let b = self.conv(shifted, format!("{name}.conv_2"), half, [1, 1], [2, 2], [0, 0], 1, 1);
+        let b = self.conv(
+            shifted,
+            format!("{name}.conv_2"),
+            half,
+            [1, 1],
+            [2, 2],
+            [0, 0],
+            1,
+            1,
+        );
         let joined = self.push(Op::Concat, vec![a, b]);
         self.batch_norm(joined, format!("{name}.bn"), affine, BN_EPS)
     }
@@ -103,7 +124,16 @@ impl GraphBuilder {
         let y = self.batch_norm(y, format!("{name}.op.3"), affine, BN_EPS);
         let y = self.relu(y);
         let same = (kernel - 1) / 2;
-        let y = self.conv(y, format!("{name}.op.5"), mid, k, [1, 1], [same, same], 1, mid);
+        let y = self.conv(
+            y,
+            format!("{name}.op.5"),
+            mid,
+            k,
+            [1, 1],
+            [same, same],
+            1,
+            mid,
+        );
         let y = self.conv(y, format!("{name}.op.6"), out, [1, 1], [1, 1], [0, 0], 1, 1);
         self.batch_norm(y, format!("{name}.op.7"), affine, BN_EPS)
     }
@@ -112,8 +142,26 @@ impl GraphBuilder {
     fn conv_7x1_1x7(&mut self, x: NodeId, name: &str, stride: usize, affine: bool) -> NodeId {
         let c = self.shape(x)[0];
         let y = self.relu(x);
-        let y = self.conv(y, format!("{name}.op.1"), c, [1, 7], [1, stride], [0, 3], 1, 1);
-        let y = self.conv(y, format!("{name}.op.2"), c, [7, 1], [stride, 1], [3, 0], 1, 1);
+        let y = self.conv(
+            y,
+            format!("{name}.op.1"),
+            c,
+            [1, 7],
+            [1, stride],
+            [0, 3],
+            1,
+            1,
+        );
+        let y = self.conv(
+            y,
+            format!("{name}.op.2"),
+            c,
+            [7, 1],
+            [stride, 1],
+            [3, 0],
+            1,
+            1,
+        );
         self.batch_norm(y, format!("{name}.op.3"), affine, BN_EPS_CONV_7X1_1X7)
     }
 

@@ -72,7 +72,10 @@ impl Primitive {
     pub fn is_parameter_free(self) -> bool {
         matches!(
             self,
-            Primitive::None | Primitive::MaxPool3x3 | Primitive::AvgPool3x3 | Primitive::SkipConnect
+            Primitive::None
+                | Primitive::MaxPool3x3
+                | Primitive::AvgPool3x3
+                | Primitive::SkipConnect
         )
     }
 }

@@ -33,7 +33,10 @@ fn classifier_and_shapes() {
     let genotype = Genotype::resolve("SHARPSEPCONV_DARTS").unwrap();
     let graph = build_cifar(&genotype, &NetworkConfig::cifar10(36, 20)).unwrap();
     let params = graph.parameters();
-    let classifier = params.iter().find(|p| p.name == "classifier.weight").unwrap();
+    let classifier = params
+        .iter()
+        .find(|p| p.name == "classifier.weight")
+        .unwrap();
     assert_eq!(classifier.shape, vec![10, 576]);
     assert_eq!(graph.nodes[graph.aux_logits.unwrap()].shape, [10, 1, 1]);
     // The auxiliary head holds 476,426 parameters at 576 channels and 10 classes.

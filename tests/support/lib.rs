@@ -15,7 +15,10 @@ pub fn workspace_root() -> PathBuf {
 pub fn binary(name: &str) -> PathBuf {
     let test_exe = std::env::current_exe().expect("current test executable");
     // target/<profile>/deps/<test> -> target/<profile>/<name>
-    let profile_dir = test_exe.parent().and_then(Path::parent).expect("target profile folder");
+    let profile_dir = test_exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile folder");
     let path = profile_dir.join(name);
     assert!(
         path.exists(),
@@ -63,10 +66,23 @@ pub fn describe(output: &Output) -> String {
 /// message on stderr that contains every one of `needles`.
 pub fn assert_clean_failure(output: &Output, needles: &[&str]) {
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "expected failure\n{}", describe(output));
-    assert_ne!(output.status.code(), Some(101), "exit code 101 means a panic\n{}", describe(output));
+    assert!(
+        !output.status.success(),
+        "expected failure\n{}",
+        describe(output)
+    );
+    assert_ne!(
+        output.status.code(),
+        Some(101),
+        "exit code 101 means a panic\n{}",
+        describe(output)
+    );
     assert!(!stderr.contains("panicked"), "panic\n{}", describe(output));
     for needle in needles {
-        assert!(stderr.contains(needle), "stderr lacks `{needle}`\n{}", describe(output));
+        assert!(
+            stderr.contains(needle),
+            "stderr lacks `{needle}`\n{}",
+            describe(output)
+        );
     }
 }
