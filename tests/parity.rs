@@ -1,9 +1,9 @@
 //! libtorch and ONNX Runtime compute the same logits from the same weights.
 //!
-//! The network is built by `train` (libtorch) from the `models` graph, its
+//! `train` builds the network in libtorch from the `models` graph. Its
 //! BatchNorm statistics and affine parameters are randomised so that folding
-//! is exercised, its weights go through a safetensors file to `export`, and
-//! the ONNX graph runs on ONNX Runtime through `serve`.
+//! is exercised. The weights go through a safetensors file to `export`, and
+//! `serve` runs the ONNX graph on ONNX Runtime.
 
 use std::path::Path;
 

@@ -41,7 +41,7 @@ struct GenotypeJson {
     reduce_concat: Vec<usize>,
 }
 
-/// A genotype that ships with the crate, with the names it answers to.
+/// A genotype built into the crate, with its aliases.
 pub struct NamedGenotype {
     pub name: &'static str,
     pub aliases: &'static [&'static str],

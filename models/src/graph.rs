@@ -10,7 +10,7 @@ pub type NodeId = usize;
 /// Per-sample shape `[channels, height, width]`; the batch dimension is implicit.
 pub type Shape = [usize; 3];
 
-/// Which part of the network a node belongs to.
+/// The part of the network a node belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
     /// Runs in training and inference.
@@ -106,7 +106,7 @@ pub struct Node {
     pub drop_path: bool,
 }
 
-/// What a parameter tensor is, so back ends can initialise and fold it.
+/// The role of a parameter tensor, so back ends can initialise and fold it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ParamRole {
     ConvWeight,

@@ -39,7 +39,7 @@ fn classifier_and_shapes() {
         .unwrap();
     assert_eq!(classifier.shape, vec![10, 576]);
     assert_eq!(graph.nodes[graph.aux_logits.unwrap()].shape, [10, 1, 1]);
-    // The auxiliary head holds 476,426 parameters at 576 channels and 10 classes.
+    // The auxiliary head has 476,426 parameters at 576 channels and 10 classes.
     let aux: usize = params
         .iter()
         .filter(|p| p.scope == models::Scope::Auxiliary && !p.role.is_buffer())
