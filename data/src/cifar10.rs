@@ -22,18 +22,7 @@ use crate::{image_folder, DataError, Dataset, LoadReport, Result};
 pub const IMAGE_SIZE: usize = 32;
 
 /// The CIFAR-10 classes in label order.
-pub const CLASSES: [&str; 10] = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-];
+pub const CLASSES: [&str; 10] = models::network::CIFAR10_CLASSES;
 
 /// Bytes of one binary record: 1 label byte + 32 x 32 x 3 pixel bytes.
 pub const RECORD_LEN: usize = 1 + IMAGE_SIZE * IMAGE_SIZE * 3;

@@ -19,8 +19,8 @@ pub struct Normalization {
 impl Normalization {
     /// CIFAR-10 training-set statistics (RGB).
     pub const CIFAR10: Normalization = Normalization {
-        mean: [0.491_399_68, 0.482_158_27, 0.446_531_24],
-        std: [0.247_032_33, 0.243_485_05, 0.261_587_68],
+        mean: models::network::CIFAR10_MEAN,
+        std: models::network::CIFAR10_STD,
     };
 
     /// ImageNet statistics (RGB) as used by torchvision.
