@@ -14,6 +14,9 @@ if [ -z "$data" ] && [ -d ../shared/data/cifar10 ]; then
     data=../shared/data/cifar10
 fi
 if [ -z "$data" ] || [ ! -d "$data" ]; then
+    if [ -n "$data" ]; then
+        echo "quickstart: CIFAR10_DIR=$data is not a folder." >&2
+    fi
     cat >&2 <<'TXT'
 quickstart: no CIFAR-10 data found. Set CIFAR10_DIR to a folder in one of these layouts:
   - ImageFolder: train/<class>/*.png|jpg and test/<class>/*.png|jpg

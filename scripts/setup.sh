@@ -14,16 +14,20 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
-    echo "setup: installing requirements.txt into $venv (torch is about 3 GB with its CUDA libraries)"
+    echo "setup: installing requirements.txt into $venv (about 4.5 GB: the torch wheel brings its CUDA libraries)"
     "$venv/bin/pip" install --disable-pip-version-check -q -r requirements.txt
     echo "$wanted" > "$stamp"
 fi
 
 # Stable links that the build (.cargo/config.toml) and the binaries look up,
 # whatever the Python minor version in the path.
+# Links are only rewritten when they change, because the build watches them.
 site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-ln -sfn "$site/torch" "$venv/libtorch"
-ln -sfn "$site/onnxruntime/capi" "$venv/onnxruntime"
+link() {
+    [ "$(readlink "$2" 2>/dev/null)" = "$1" ] || ln -sfn "$1" "$2"
+}
+link "$site/torch" "$venv/libtorch"
+link "$site/onnxruntime/capi" "$venv/onnxruntime"
 
 echo "setup: building release binaries (the first build compiles libtorch bindings, several minutes)"
 cargo build --release --workspace --bins

@@ -39,10 +39,20 @@ pub enum ModelError {
     },
     #[error("failed to read {path}: {message}")]
     Io { path: String, message: String },
-    #[error("{path}: {source}")]
+    #[error("invalid genotype file {path}")]
     InFile {
         path: String,
         source: Box<ModelError>,
+    },
+    #[error(
+        "a network of {parameters} parameters exceeds the limit of {limit} \
+         (--init-channels {init_channels}, --layers {layers}); use fewer channels or cells"
+    )]
+    TooLarge {
+        parameters: usize,
+        limit: usize,
+        init_channels: usize,
+        layers: usize,
     },
     #[error("invalid model file {path}: {message}")]
     InvalidModelFile { path: String, message: String },

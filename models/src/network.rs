@@ -26,6 +26,17 @@ pub const CIFAR10_CLASSES: [&str; 10] = [
 ];
 
 const STEM_MULTIPLIER: usize = 3;
+
+// Upper bounds that catch a mistyped value before anything is allocated. They
+// are far above the published networks (36 channels x 20 cells for CIFAR).
+const MAX_INIT_CHANNELS: usize = 4096;
+const MAX_LAYERS: usize = 1000;
+const MAX_CLASSES: usize = 100_000;
+const MAX_MID_CHANNELS: usize = 65_536;
+const MAX_IMAGE_SIZE: usize = 4096;
+/// Largest network built, in parameters including the auxiliary head: 4 GB of
+/// float32 weights, before gradients and optimiser state.
+pub const MAX_PARAMETERS: usize = 1_000_000_000;
 const AUX_HIDDEN: usize = 128;
 const AUX_FEATURES: usize = 768;
 
@@ -72,33 +83,33 @@ impl NetworkConfig {
                 fix: fix.to_string(),
             })
         };
-        if self.init_channels == 0 || !self.init_channels.is_multiple_of(2) {
-            return invalid(
-                "init-channels",
-                self.init_channels,
-                "use an even number of at least 2 (FactorizedReduce splits channels in halves)",
+        let channels = self.init_channels;
+        if channels == 0 || !channels.is_multiple_of(2) || channels > MAX_INIT_CHANNELS {
+            let fix = format!(
+                "use an even number from 2 to {MAX_INIT_CHANNELS} \
+                 (FactorizedReduce splits channels in halves)"
             );
+            return invalid("init-channels", channels, &fix);
         }
-        if self.layers < 3 {
-            return invalid(
-                "layers",
-                self.layers,
-                "use at least 3 cells: the network has two reduction cells after the first",
+        if !(3..=MAX_LAYERS).contains(&self.layers) {
+            let fix = format!(
+                "use 3 to {MAX_LAYERS} cells: the network has two reduction cells after the first"
             );
+            return invalid("layers", self.layers, &fix);
         }
-        if self.num_classes == 0 {
-            return invalid("num-classes", self.num_classes, "use at least 1 class");
+        if !(1..=MAX_CLASSES).contains(&self.num_classes) {
+            let fix = format!("use 1 to {MAX_CLASSES} classes");
+            return invalid("num-classes", self.num_classes, &fix);
         }
-        if self.mid_channels == 0 {
-            return invalid("mid-channels", self.mid_channels, "use at least 1 channel");
+        if !(1..=MAX_MID_CHANNELS).contains(&self.mid_channels) {
+            let fix = format!("use 1 to {MAX_MID_CHANNELS} channels");
+            return invalid("mid-channels", self.mid_channels, &fix);
         }
         // Two reductions must leave at least the auxiliary head's 5x5 window.
-        if self.image_size < 32 || !self.image_size.is_multiple_of(4) {
-            return invalid(
-                "image-size",
-                self.image_size,
-                "use a multiple of 4, at least 32",
-            );
+        let size = self.image_size;
+        if !(32..=MAX_IMAGE_SIZE).contains(&size) || !size.is_multiple_of(4) {
+            let fix = format!("use a multiple of 4 from 32 to {MAX_IMAGE_SIZE}");
+            return invalid("image-size", size, &fix);
         }
         Ok(())
     }
@@ -165,7 +176,23 @@ pub fn build_cifar(genotype: &Genotype, config: &NetworkConfig) -> Result<Graph,
     let flat = b.push(Op::Flatten, vec![pooled]);
     let logits = b.linear(flat, "classifier", config.num_classes);
     let aux_logits = aux_input.map(|x| b.auxiliary_head_cifar(x, config.num_classes));
-    Ok(b.finish(logits, aux_logits))
+    let graph = b.finish(logits, aux_logits);
+    check_size(&graph, config)?;
+    Ok(graph)
+}
+
+/// Rejects a network too large to allocate, before any back end tries.
+fn check_size(graph: &Graph, config: &NetworkConfig) -> Result<(), ModelError> {
+    let parameters = crate::count_parameters(graph).with_auxiliary;
+    if parameters <= MAX_PARAMETERS {
+        return Ok(());
+    }
+    Err(ModelError::TooLarge {
+        parameters,
+        limit: MAX_PARAMETERS,
+        init_channels: config.init_channels,
+        layers: config.layers,
+    })
 }
 
 /// One cell of the final network.

@@ -94,3 +94,16 @@ fn per_operation_counts() {
     assert_eq!((params, macs, shape), (288, 22_528, [16, 8, 8]));
     assert_eq!(op_counts(Primitive::SkipConnect, 1), (0, 0, [16, 16, 16]));
 }
+
+#[test]
+fn oversized_network_rejected() {
+    let genotype = Genotype::resolve("DARTS").unwrap();
+    let error = build_cifar(&genotype, &NetworkConfig::cifar10(4096, 1000)).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("exceeds the limit"), "{message}");
+    assert!(message.contains("--init-channels 4096"), "{message}");
+    let error = build_cifar(&genotype, &NetworkConfig::cifar10(100_000, 8)).unwrap_err();
+    assert!(error.to_string().contains("--init-channels 100000"), "{error}");
+    let error = build_cifar(&genotype, &NetworkConfig::cifar10(16, usize::MAX)).unwrap_err();
+    assert!(error.to_string().contains("--layers"), "{error}");
+}
