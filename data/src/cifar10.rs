@@ -102,9 +102,15 @@ pub enum Layout {
 /// ImageFolder wins when `dir/train` or `dir/test` is a folder; otherwise
 /// binary batches are looked for in `dir`, then in `dir/cifar-10-batches-bin`.
 pub fn detect(dir: &Path) -> Result<Layout> {
-    if !dir.is_dir() {
+    if !dir.exists() {
         return Err(DataError::NotFound {
             path: dir.to_path_buf(),
+        });
+    }
+    if !dir.is_dir() {
+        return Err(DataError::NotAFolder {
+            path: dir.to_path_buf(),
+            contents: layout_contents(),
         });
     }
     if dir.join("train").is_dir() || dir.join("test").is_dir() {
@@ -135,9 +141,14 @@ fn has_binary_batch(dir: &Path) -> bool {
 }
 
 fn layout_help() -> String {
+    format!("Looked for {}", layout_contents())
+}
+
+/// Describes the two layouts of a CIFAR-10 folder and where to get the data.
+fn layout_contents() -> String {
     format!(
-        "Looked for (1) the ImageFolder layout: folders train/<class>/ and test/<class>/ \
-         with .jpg, .jpeg or .png images; and (2) the official binary layout: \
+        "either (1) the ImageFolder layout: folders train/<class>/ and test/<class>/ \
+         with .jpg, .jpeg or .png images, or (2) the official binary layout: \
          {}, {TEST_BATCH} and {META_FILE}, in the folder itself or in its sub-folder \
          {BINARY_FOLDER}/. CIFAR-10 is published at {DOWNLOAD_URL}",
         TRAIN_BATCHES.join(", ")

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 pub enum DataError {
     #[error("{path} not found; check the path")]
     NotFound { path: PathBuf },
-    #[error("failed to read {path}: {source}")]
+    #[error("failed to read {path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -14,6 +14,15 @@ pub enum DataError {
     UnsupportedFormat { path: PathBuf, detected: String },
     #[error("failed to decode {path}: {message}; the file is corrupt or truncated")]
     Corrupt { path: PathBuf, message: String },
+    #[error(
+        "{path} is too large to decode: it is {size}, which exceeds {limit}; \
+         downscale the image before passing it"
+    )]
+    TooLarge {
+        path: PathBuf,
+        size: String,
+        limit: String,
+    },
     #[error(
         "{path} has {size} bytes, which is not a multiple of the {record}-byte CIFAR-10 record \
          (1 label byte + 3072 pixel bytes); the file is truncated or not a CIFAR-10 binary batch"
@@ -35,6 +44,8 @@ pub enum DataError {
     },
     #[error("{path} is empty; expected {expected}")]
     EmptyFile { path: PathBuf, expected: String },
+    #[error("{path} is not a folder; pass a CIFAR-10 folder, which contains {contents}")]
+    NotAFolder { path: PathBuf, contents: String },
     #[error("{dir} is not a CIFAR-10 folder. {looked_for}")]
     UnknownLayout { dir: PathBuf, looked_for: String },
     #[error("the CIFAR-10 {split} split is missing: {missing} not found")]
@@ -60,4 +71,17 @@ impl DataError {
             DataError::Io { path, source }
         }
     }
+}
+
+/// Formats an error with its chain of sources, separated by ": ", for logs
+/// that print the error without anyhow's `{:#}`.
+pub(crate) fn with_sources(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

@@ -10,12 +10,15 @@
 //! CIFAR-10 test JPEGs its pixels differ from another decode by up to 5
 //! levels (mean 0.3), so results match Python pipelines only approximately.
 
+use std::io::Cursor;
 use std::path::Path;
 
 use ::image::imageops::FilterType;
 use ::image::{ImageError, ImageFormat};
 
 use crate::{DataError, Result};
+
+const MIB: u64 = 1024 * 1024;
 
 /// An 8-bit RGB image, row-major HWC (the `image` crate's buffer type).
 pub use ::image::RgbImage;
@@ -29,8 +32,8 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage> {
 /// Decodes PNG or JPEG `bytes` to 8-bit RGB; `path` names the source in errors.
 pub fn decode_rgb(bytes: &[u8], path: &Path) -> Result<RgbImage> {
     let format = detect_format(bytes, path)?;
-    let image =
-        ::image::load_from_memory_with_format(bytes, format).map_err(|e| decode_error(e, path))?;
+    let image = ::image::load_from_memory_with_format(bytes, format)
+        .map_err(|e| decode_error(e, bytes, format, path))?;
     Ok(image.into_rgb8())
 }
 
@@ -69,21 +72,49 @@ fn describe_unknown(bytes: &[u8]) -> String {
     )
 }
 
-fn decode_error(error: ImageError, path: &Path) -> DataError {
+fn decode_error(error: ImageError, bytes: &[u8], format: ImageFormat, path: &Path) -> DataError {
     let path = path.to_path_buf();
     match error {
         ImageError::Unsupported(e) => DataError::UnsupportedFormat {
             path,
-            detected: e.to_string(),
+            detected: normalize_whitespace(&e.to_string()),
         },
-        ImageError::Limits(e) => DataError::InvalidArgument {
-            name: "image",
-            value: path.display().to_string(),
-            fix: format!("{e}; the image is too large to decode"),
+        ImageError::Limits(e) => DataError::TooLarge {
+            path,
+            size: describe_size(bytes, format),
+            limit: describe_limit(&e.to_string()),
         },
         other => DataError::Corrupt {
             path,
-            message: other.to_string(),
+            message: normalize_whitespace(&other.to_string()),
         },
+    }
+}
+
+/// Joins whitespace runs into single spaces and trims the ends, because
+/// some decoder messages end in a newline (zune-jpeg's "found 69\n").
+fn normalize_whitespace(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Describes the image size from its header, which can be read without
+/// decoding the pixels.
+fn describe_size(bytes: &[u8], format: ImageFormat) -> String {
+    let reader = ::image::ImageReader::with_format(Cursor::new(bytes), format);
+    match reader.into_dimensions() {
+        Ok((width, height)) => {
+            let rgb_mib = u64::from(width) * u64::from(height) * 3 / MIB;
+            format!("{width}x{height} pixels ({rgb_mib} MiB as 8-bit RGB)")
+        }
+        Err(_) => "of unknown size (its header could not be read)".to_string(),
+    }
+}
+
+/// Names the decoder limit that was exceeded: the `image` crate's default
+/// memory limit, or its own message for another limit.
+fn describe_limit(message: &str) -> String {
+    match ::image::Limits::default().max_alloc {
+        Some(bytes) => format!("the decoder's memory limit of {} MiB", bytes / MIB),
+        None => normalize_whitespace(message),
     }
 }

@@ -153,6 +153,7 @@ fn compact(
             }
             Err(error) => {
                 if report.skipped.len() < MAX_SKIP_WARNINGS {
+                    let error = crate::error::with_sources(&error);
                     tracing::warn!(%error, "skipped undecodable image");
                 }
                 report.skipped.push(path);

@@ -244,3 +244,19 @@ fn split_parses_from_text() {
     let error = "validation".parse::<Split>().unwrap_err();
     assert!(error.to_string().contains("validation"), "{error}");
 }
+
+#[test]
+fn file_path_not_a_folder() {
+    let file = common::test_jpeg("cat", 0);
+    let error = cifar10::load(&file, Split::Test).unwrap_err();
+    assert!(matches!(error, DataError::NotAFolder { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains("0000.jpg is not a folder"), "{message}");
+    assert!(!message.contains("not found"), "{message}");
+    for expected in ["train/<class>/", "test_batch.bin", "cifar-10-batches-bin/"] {
+        assert!(
+            message.contains(expected),
+            "`{expected}` missing from: {message}"
+        );
+    }
+}

@@ -189,3 +189,54 @@ fn downscale_averages_blocks() {
         "2x nearest upscale then bilinear downscale differs by {max}"
     );
 }
+
+/// Copies a real JPEG and rewrites the height and width in its SOF0 header.
+fn jpeg_with_header_size(width: u16, height: u16) -> Vec<u8> {
+    let mut bytes = fs::read(common::test_jpeg("frog", 7)).unwrap();
+    let sof = bytes
+        .windows(2)
+        .position(|marker| marker == [0xFF, 0xC0])
+        .expect("the CIFAR-10 JPEGs are baseline (SOF0)");
+    // SOF0: marker, length (2 bytes), precision (1 byte), height, width.
+    bytes[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
+    bytes[sof + 7..sof + 9].copy_from_slice(&width.to_be_bytes());
+    bytes
+}
+
+#[test]
+fn oversized_image_names_limit() {
+    let bytes = jpeg_with_header_size(60000, 50000);
+    let error = decode_rgb(&bytes, Path::new("bomb.jpg")).unwrap_err();
+    assert!(matches!(error, DataError::TooLarge { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains("bomb.jpg"), "{message}");
+    assert!(message.contains("too large to decode"), "{message}");
+    assert!(message.contains("60000x50000 pixels"), "{message}");
+    assert!(message.contains("memory limit of 512 MiB"), "{message}");
+}
+
+#[test]
+fn decoder_messages_have_no_newlines() {
+    let bytes = fs::read(common::test_jpeg("frog", 7)).unwrap();
+    for len in (4..bytes.len()).step_by(7) {
+        let Err(error) = decode_rgb(&bytes[..len], Path::new("cut.jpg")) else {
+            continue;
+        };
+        let message = error.to_string();
+        assert!(!message.contains('\n'), "{len} bytes: {message:?}");
+        assert!(!message.contains(" ;"), "{len} bytes: {message:?}");
+    }
+}
+
+#[test]
+fn read_error_keeps_cause_as_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let error = load_rgb(dir.path()).unwrap_err();
+    assert!(matches!(error, DataError::Io { .. }), "{error:?}");
+    let cause = std::error::Error::source(&error)
+        .expect("the I/O error is the source")
+        .to_string();
+    let message = error.to_string();
+    assert!(message.starts_with("failed to read"), "{message}");
+    assert!(!message.contains(&cause), "{message} repeats {cause}");
+}
