@@ -30,33 +30,23 @@ struct Args {
 
     /// Built-in genotype name (e.g. SHARPSEPCONV_DARTS, DARTS) or genotype JSON file;
     /// the network gets CIFAR-10 settings and random weights.
-    #[arg(long, value_name = "NAME|FILE")]
+    #[arg(long, value_name = "NAME|FILE", requires_all = ["init_channels", "layers"])]
     genotype: Option<String>,
 
-    /// Channels of the first cell, with --genotype.
-    #[arg(
-        long,
-        value_name = "C",
-        requires = "genotype",
-        required_unless_present = "run"
-    )]
+    /// Channels of the first cell; required with --genotype.
+    #[arg(long, value_name = "C", conflicts_with = "run")]
     init_channels: Option<usize>,
 
-    /// Number of cells, with --genotype.
-    #[arg(
-        long,
-        value_name = "L",
-        requires = "genotype",
-        required_unless_present = "run"
-    )]
+    /// Number of cells; required with --genotype.
+    #[arg(long, value_name = "L", conflicts_with = "run")]
     layers: Option<usize>,
 
     /// Number of classes, with --genotype.
-    #[arg(long, default_value_t = 10, requires = "genotype")]
+    #[arg(long, default_value_t = 10, conflicts_with = "run")]
     num_classes: usize,
 
     /// Seed of the random initialisation, with --genotype.
-    #[arg(long, default_value_t = 0, requires = "genotype")]
+    #[arg(long, default_value_t = 0, conflicts_with = "run")]
     seed: u64,
 
     /// Output ONNX file.
@@ -65,12 +55,25 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Restores the default SIGPIPE action, which the Rust runtime sets to
+/// ignore, so that writing to a closed pipe (`export ... | head -0`) ends the
+/// process quietly like other Unix tools instead of panicking in `println!`.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first in `main`, before any other thread exists, and
+    // SIG_DFL is a valid action for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

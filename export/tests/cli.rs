@@ -245,3 +245,82 @@ fn odd_init_channels_rejected() {
     let message = stderr(&output);
     assert!(message.contains("init-channels 7"), "{message}");
 }
+
+#[test]
+fn genotype_options_conflict_with_run() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run(dir.path());
+    let run = dir.path().to_str().unwrap();
+    let out = dir.path().join("model.onnx");
+    let out = out.to_str().unwrap();
+    for (option, value) in [
+        ("--init-channels", "8"),
+        ("--layers", "5"),
+        ("--num-classes", "5"),
+        ("--seed", "3"),
+    ] {
+        let args = ["--onnx", "--run", run, option, value, "--out", out];
+        let output = export_command(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{option}: {}",
+            stderr(&output)
+        );
+        let message = stderr(&output);
+        assert!(message.contains("cannot be used with"), "{message}");
+        assert!(message.contains(option), "{message}");
+        assert!(!Path::new(out).exists(), "{option} wrote {out}");
+    }
+}
+
+#[test]
+fn genotype_requires_channels_and_layers() {
+    let (_dir, out) = scratch_out();
+    for (given, missing) in [
+        (["--init-channels", "8"], "--layers"),
+        (["--layers", "5"], "--init-channels"),
+    ] {
+        let mut args = vec!["--onnx", "--genotype", "DARTS", "--out", &out];
+        args.extend(given);
+        let output = export_command(&args);
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        let message = stderr(&output);
+        assert!(message.contains("required arguments"), "{message}");
+        assert!(message.contains(missing), "{message}");
+    }
+}
+
+#[test]
+fn usage_marks_channels_optional() {
+    let output = export_command(&["--help"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let help = String::from_utf8_lossy(&output.stdout);
+    let usage = help
+        .lines()
+        .find(|line| line.starts_with("Usage:"))
+        .expect("help has a usage line");
+    assert!(!usage.contains("--init-channels"), "{usage}");
+    assert!(!usage.contains("--layers"), "{usage}");
+}
+
+#[test]
+fn closed_stdout_ends_quietly() {
+    let (_dir, out) = scratch_out();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_export"))
+        .args(["--onnx", "--genotype", "DARTS", "--init-channels", "8"])
+        .args(["--layers", "5", "--out", &out])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the export binary starts");
+    // Closing the read end before the summary line is printed makes that
+    // write fail with EPIPE.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let message = stderr(&output);
+    assert_ne!(output.status.code(), Some(101), "{message}");
+    assert!(!message.contains("panicked"), "{message}");
+    assert!(!message.contains("Broken pipe"), "{message}");
+}
