@@ -258,6 +258,25 @@ fn metadata_matches_models_counts() {
 }
 
 #[test]
+fn metadata_json_is_compact() {
+    let (_, model) = exported("DARTS");
+    for entry in &model.metadata_props {
+        assert!(
+            !entry.value.contains('\n'),
+            "`{}` contains a newline: {}",
+            entry.key,
+            entry.value
+        );
+        assert!(
+            !entry.value.contains(": "),
+            "`{}` is not compact JSON: {}",
+            entry.key,
+            entry.value
+        );
+    }
+}
+
+#[test]
 fn exported_bytes_parse_back() {
     let file = model_file("DARTS", 8, 5);
     let weights = Weights::random(&file.graph().unwrap(), 2);

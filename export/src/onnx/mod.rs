@@ -50,7 +50,7 @@ pub mod metadata_keys {
     pub const PARAMS_WITH_AUXILIARY: &str = "params_with_auxiliary";
     /// Multiply-adds for one image in inference, as a decimal string.
     pub const MACS: &str = "macs";
-    /// The full `model.json` text.
+    /// The full `model.json` contents, as compact JSON.
     pub const MODEL_JSON: &str = "model_json";
 }
 
@@ -145,7 +145,7 @@ pub fn model_metadata(file: &ModelFile, graph: &Graph) -> Vec<(String, String)> 
             counts.with_auxiliary.to_string(),
         ),
         (key::MACS, models::count_macs(graph).to_string()),
-        (key::MODEL_JSON, file.to_json()),
+        (key::MODEL_JSON, json(file)),
     ];
     if let Some(name) = &file.genotype_name {
         entries.push((key::GENOTYPE_NAME, name.clone()));
