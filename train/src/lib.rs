@@ -13,7 +13,8 @@ pub use schedule::{cosine_power_annealing, ScheduleError};
 /// Errors of the training back end.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
-    #[error("libtorch: {0}")]
+    /// The libtorch message is the source, so anyhow's `{:#}` shows it once.
+    #[error("libtorch operation failed")]
     Torch(#[from] tch::TchError),
     #[error(transparent)]
     Model(#[from] models::ModelError),
@@ -34,7 +35,12 @@ pub enum TrainError {
     },
     #[error("checkpoint {path} does not match the network: {message}")]
     CheckpointMismatch { path: String, message: String },
-    #[error("failed to write {path}: {source}")]
+    #[error("failed to read {path}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("failed to write {path}")]
     Write {
         path: String,
         source: std::io::Error,
@@ -71,4 +77,9 @@ pub enum TrainError {
     },
     #[error("{what}: {message}")]
     DatasetMismatch { what: String, message: String },
+    #[error(
+        "no epoch of {epochs} produced a finite test loss, so no weights were written \
+         (weights.safetensors is missing); training diverged: try a lower --lr than {lr}"
+    )]
+    NoFiniteTestLoss { epochs: usize, lr: f64 },
 }

@@ -6,7 +6,8 @@ use models::ModelFile;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 use train::final_training::{
-    self, EpochMetrics, FinalConfig, RunResult, METRICS_FILE, MODEL_FILE, RESULT_FILE, WEIGHTS_FILE,
+    self, EpochMetrics, FinalConfig, RunConfig, RunResult, CONFIG_FILE, METRICS_FILE, MODEL_FILE,
+    RESULT_FILE, WEIGHTS_FILE,
 };
 use train::{checkpoint, Network, TrainError};
 
@@ -78,7 +79,29 @@ fn short_run_learns_and_writes_outputs() {
 
     let stored: RunResult =
         serde_json::from_str(&std::fs::read_to_string(out.join(RESULT_FILE)).unwrap()).unwrap();
-    assert_eq!(stored, result);
+    // Parsing can round the last bit of a float, so the time gets a tolerance.
+    assert!(
+        (stored.total_seconds - result.total_seconds).abs() <= 1e-9 * result.total_seconds,
+        "stored {} s, returned {} s",
+        stored.total_seconds,
+        result.total_seconds
+    );
+    assert_eq!(
+        RunResult {
+            total_seconds: result.total_seconds,
+            ..stored
+        },
+        result
+    );
+
+    let settings: RunConfig =
+        serde_json::from_str(&std::fs::read_to_string(out.join(CONFIG_FILE)).unwrap()).unwrap();
+    assert_eq!(settings.genotype, "SHARPSEPCONV_DARTS");
+    assert_eq!(settings.limit_test, Some(500));
+    assert_eq!(settings.seed, 0);
+    assert_eq!(settings.cutout_length, Some(16));
+    assert_eq!(settings.threads, 1);
+    assert_eq!(settings.train_version, env!("CARGO_PKG_VERSION"));
 
     let metrics = read_metrics(&out);
     let epochs: Vec<usize> = metrics.iter().map(|m| m.epoch).collect();
@@ -166,6 +189,36 @@ fn non_finite_loss_stops_run() {
     let result: RunResult =
         serde_json::from_str(&std::fs::read_to_string(out.join(RESULT_FILE)).unwrap()).unwrap();
     assert_eq!(result.best_epoch, 0);
+}
+
+#[test]
+fn diverged_run_without_saved_epoch_fails() {
+    tch::set_num_threads(1);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    // One step with an absurd learning rate: its training loss is finite, but
+    // the exploded weights give a non-finite test loss.
+    let config = FinalConfig {
+        epochs: 1,
+        batch_size: 20,
+        lr: 1e9,
+        limit_train: Some(20),
+        limit_test: Some(20),
+        cutout: None,
+        auxiliary_weight: 0.0,
+        ..small_config(out.clone())
+    };
+    let error = final_training::run(&config).unwrap_err();
+    assert!(
+        matches!(error, TrainError::NoFiniteTestLoss { epochs: 1, .. }),
+        "{error}"
+    );
+    let message = error.to_string();
+    assert!(message.contains("finite test loss"), "{message}");
+    assert!(message.contains("no weights were written"), "{message}");
+    assert!(message.contains("--lr than 1000000000"), "{message}");
+    assert!(!out.join(WEIGHTS_FILE).exists());
+    assert_eq!(read_metrics(&out).len(), 1);
 }
 
 #[test]

@@ -10,6 +10,8 @@ use crate::TrainError;
 pub const MOMENTUM: f64 = 0.9;
 /// SGD weight decay of the published recipe, applied to every parameter.
 pub const WEIGHT_DECAY: f64 = 3e-4;
+/// Warm-up epochs of the published recipe.
+pub const DEFAULT_WARMUP_EPOCHS: usize = 5;
 
 /// Device to train on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +80,7 @@ impl FinalConfig {
             lr: 0.025,
             lr_min: 1e-8,
             lr_power: 2.0,
-            warmup_epochs: 5,
+            warmup_epochs: DEFAULT_WARMUP_EPOCHS,
             seed: 0,
             device: DeviceChoice::Cpu,
             limit_train: None,
@@ -107,11 +109,18 @@ impl FinalConfig {
             return invalid(
                 "warmup-epochs",
                 self.warmup_epochs,
-                &format!("use fewer warm-up epochs than --epochs {}", self.epochs),
+                &format!(
+                    "use fewer warm-up epochs than --epochs {} (the default is \
+                     {DEFAULT_WARMUP_EPOCHS}), e.g. --warmup-epochs 0",
+                    self.epochs
+                ),
             );
         }
 
-        non_negative("lr", self.lr)?;
+        // Checked before --lr-min, whose check compares against --lr.
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return invalid("lr", self.lr, "use a finite learning rate above 0");
+        }
         non_negative("lr-min", self.lr_min)?;
         if self.lr_min > self.lr {
             return invalid(
@@ -257,6 +266,20 @@ mod tests {
                 },
             ),
             (
+                "lr",
+                FinalConfig {
+                    lr: 0.0,
+                    ..config()
+                },
+            ),
+            (
+                "lr",
+                FinalConfig {
+                    lr: f64::INFINITY,
+                    ..config()
+                },
+            ),
+            (
                 "lr-min",
                 FinalConfig {
                     lr_min: 0.1,
@@ -357,5 +380,33 @@ mod tests {
         let message = error.to_string();
         assert!(message.contains("--lr-min 0.5"), "{message}");
         assert!(message.contains("--lr 0.025"), "{message}");
+    }
+
+    #[test]
+    fn zero_lr_message_names_lr() {
+        let message = FinalConfig {
+            lr: 0.0,
+            ..config()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(message.starts_with("invalid --lr 0:"), "{message}");
+        assert!(message.contains("above 0"), "{message}");
+    }
+
+    #[test]
+    fn warmup_message_suggests_fix() {
+        let message = FinalConfig {
+            epochs: 1,
+            ..config()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(message.contains("--warmup-epochs 5"), "{message}");
+        assert!(message.contains("--epochs 1"), "{message}");
+        assert!(message.contains("the default is 5"), "{message}");
+        assert!(message.contains("--warmup-epochs 0"), "{message}");
     }
 }

@@ -1,10 +1,14 @@
-//! Final training of a genotype network on CIFAR-10 with the published recipe.
+//! Final training of a genotype network on CIFAR-10 with the published recipe,
+//! without AutoAugment.
 //!
 //! The recipe is SGD (momentum 0.9, weight decay 3e-4, no Nesterov) with
 //! Cosine Power Annealing per epoch. The loss is cross-entropy plus the
 //! weighted auxiliary loss, gradients are clipped by global norm, and drop path
 //! ramps up linearly. The test split is evaluated after every epoch and the
 //! weights of the best epoch are kept.
+//!
+//! NOTE: the published recipe also applies AutoAugment to the training images;
+//! this crate does not implement it yet, so accuracies can fall short of it.
 
 mod config;
 mod epoch;
@@ -18,8 +22,11 @@ use models::{build_cifar, count_macs, count_parameters, Genotype, ModelFile, Net
 use tch::nn::{OptimizerConfig, VarStore};
 use tch::Device;
 
-pub use config::{DeviceChoice, FinalConfig, MOMENTUM, WEIGHT_DECAY};
-pub use outputs::{EpochMetrics, RunResult, METRICS_FILE, MODEL_FILE, RESULT_FILE, WEIGHTS_FILE};
+pub use config::{DeviceChoice, FinalConfig, DEFAULT_WARMUP_EPOCHS, MOMENTUM, WEIGHT_DECAY};
+pub use outputs::{
+    EpochMetrics, RunConfig, RunResult, CONFIG_FILE, METRICS_FILE, MODEL_FILE, RESULT_FILE,
+    WEIGHTS_FILE,
+};
 
 use crate::schedule::cosine_power_annealing;
 use crate::{checkpoint, Network, TrainError};
@@ -31,7 +38,9 @@ use outputs::RunFolder;
 ///
 /// Stops with [`TrainError::NonFiniteLoss`] as soon as the training loss is
 /// NaN or infinite; `weights.safetensors` then still contains the best earlier
-/// epoch, if any epoch finished.
+/// epoch, if any epoch finished. Returns [`TrainError::NoFiniteTestLoss`] when
+/// every epoch finished with a non-finite test loss, so no weights were saved;
+/// `metrics.jsonl` and `result.json` are written in both cases.
 pub fn run(config: &FinalConfig) -> Result<RunResult, TrainError> {
     let start = Instant::now();
     config.validate()?;
@@ -47,6 +56,7 @@ pub fn run(config: &FinalConfig) -> Result<RunResult, TrainError> {
     RunFolder::check(&config.out_dir, config.overwrite)?;
     let (train_set, test_set) = load_datasets(config)?;
     let mut folder = RunFolder::prepare(&config.out_dir, config.overwrite)?;
+    folder.write_config(&RunConfig::new(config, tch::get_num_threads()))?;
 
     let network_config = NetworkConfig {
         init_channels: config.init_channels,
@@ -122,6 +132,12 @@ pub fn run(config: &FinalConfig) -> Result<RunResult, TrainError> {
         folder.push_epoch(metrics)?;
         folder.write_result(&result)?;
     }
+    if result.best_epoch == 0 {
+        return Err(TrainError::NoFiniteTestLoss {
+            epochs: result.epochs_completed,
+            lr: config.lr,
+        });
+    }
     Ok(result)
 }
 
@@ -147,10 +163,10 @@ fn load_datasets(config: &FinalConfig) -> Result<(Dataset, Dataset), TrainError>
     let mut train_set = cifar10::load(&config.data_dir, Split::Train)?;
     let mut test_set = cifar10::load(&config.data_dir, Split::Test)?;
     if let Some(n) = config.limit_train {
-        train_set = data::subset::balanced(&train_set, n, config.seed);
+        train_set = take_subset(&train_set, n, config.seed, "limit-train", "train");
     }
     if let Some(n) = config.limit_test {
-        test_set = data::subset::balanced(&test_set, n, config.seed);
+        test_set = take_subset(&test_set, n, config.seed, "limit-test", "test");
     }
     if train_set.classes != test_set.classes {
         return Err(TrainError::DatasetMismatch {
@@ -168,6 +184,18 @@ fn load_datasets(config: &FinalConfig) -> Result<(Dataset, Dataset), TrainError>
         "datasets ready"
     );
     Ok((train_set, test_set))
+}
+
+/// Takes a seeded class-balanced subset of `n` images; a limit above the
+/// split size keeps the whole split, which is logged.
+fn take_subset(dataset: &Dataset, n: usize, seed: u64, option: &str, split: &str) -> Dataset {
+    if n > dataset.len() {
+        tracing::info!(
+            "--{option} {n} is larger than the {split} split; using the whole split ({} images)",
+            dataset.len()
+        );
+    }
+    data::subset::balanced(dataset, n, seed)
 }
 
 fn model_file(

@@ -6,8 +6,11 @@ use models::io::write_atomic;
 use models::ModelFile;
 use serde::{Deserialize, Serialize};
 
+use super::config::{DeviceChoice, FinalConfig, MOMENTUM, WEIGHT_DECAY};
 use crate::TrainError;
 
+/// Training settings of the run, written before the first epoch.
+pub const CONFIG_FILE: &str = "config.json";
 /// Network description: genotype, network settings, classes, normalisation.
 pub const MODEL_FILE: &str = "model.json";
 /// Weights of the epoch with the best test accuracy so far.
@@ -17,7 +20,89 @@ pub const METRICS_FILE: &str = "metrics.jsonl";
 /// Summary of the run, rewritten after every epoch.
 pub const RESULT_FILE: &str = "result.json";
 
-const OUTPUT_FILES: [&str; 4] = [MODEL_FILE, WEIGHTS_FILE, METRICS_FILE, RESULT_FILE];
+/// Files that `--overwrite` replaces.
+const OUTPUT_FILES: [&str; 5] = [
+    CONFIG_FILE,
+    MODEL_FILE,
+    WEIGHTS_FILE,
+    METRICS_FILE,
+    RESULT_FILE,
+];
+
+/// Files that a run writes before its first epoch finishes. A folder that
+/// contains only these is left over from a run that finished no epoch.
+const FIRST_FILES: [&str; 2] = [CONFIG_FILE, MODEL_FILE];
+
+/// Contents of `config.json`: every setting of [`FinalConfig`] except the run
+/// folder and `overwrite`, plus the values the run resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// Version of the `train` crate that ran the training.
+    pub train_version: String,
+    /// Genotype as given: a built-in name or a file path.
+    pub genotype: String,
+    pub data_dir: String,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub init_channels: usize,
+    pub layers: usize,
+    pub lr: f64,
+    pub lr_min: f64,
+    pub lr_power: f64,
+    pub warmup_epochs: usize,
+    pub seed: u64,
+    /// `cpu` or `cuda`.
+    pub device: String,
+    /// Requested training subset size; `null` for the whole split.
+    pub limit_train: Option<usize>,
+    /// Requested test subset size; `null` for the whole split.
+    pub limit_test: Option<usize>,
+    /// Side of the Cutout square in pixels; `null` without Cutout.
+    pub cutout_length: Option<usize>,
+    pub auxiliary_weight: f64,
+    pub drop_path_prob: f64,
+    pub grad_clip: f64,
+    pub mid_channels: usize,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    /// Intra-op CPU threads of libtorch.
+    pub threads: usize,
+}
+
+impl RunConfig {
+    /// Records `config`; `threads` is libtorch's intra-op thread count.
+    pub fn new(config: &FinalConfig, threads: i32) -> RunConfig {
+        RunConfig {
+            train_version: env!("CARGO_PKG_VERSION").to_string(),
+            genotype: config.genotype.clone(),
+            data_dir: config.data_dir.display().to_string(),
+            epochs: config.epochs,
+            batch_size: config.batch_size,
+            init_channels: config.init_channels,
+            layers: config.layers,
+            lr: config.lr,
+            lr_min: config.lr_min,
+            lr_power: config.lr_power,
+            warmup_epochs: config.warmup_epochs,
+            seed: config.seed,
+            device: match config.device {
+                DeviceChoice::Cpu => "cpu",
+                DeviceChoice::Cuda => "cuda",
+            }
+            .to_string(),
+            limit_train: config.limit_train,
+            limit_test: config.limit_test,
+            cutout_length: config.cutout,
+            auxiliary_weight: config.auxiliary_weight,
+            drop_path_prob: config.drop_path_prob,
+            grad_clip: config.grad_clip,
+            mid_channels: config.mid_channels,
+            momentum: MOMENTUM,
+            weight_decay: WEIGHT_DECAY,
+            threads: usize::try_from(threads).unwrap_or(0),
+        }
+    }
+}
 
 /// Measurements of one epoch, one line of `metrics.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,18 +165,24 @@ pub(crate) struct RunFolder {
 
 impl RunFolder {
     /// Checks that `dir` can become the run folder, without changing anything.
+    ///
+    /// A missing or empty folder is accepted, and so is one that contains
+    /// only the files of a run that finished no epoch. Any other folder is
+    /// rejected unless `overwrite`.
     pub(crate) fn check(dir: &Path, overwrite: bool) -> Result<(), TrainError> {
-        if dir.exists() && !overwrite && !is_empty_dir(dir)? {
-            return Err(TrainError::RunDirNotEmpty {
-                path: dir.display().to_string(),
-            });
+        if !dir.exists() || overwrite {
+            return Ok(());
         }
-        Ok(())
+        match folder_state(dir)? {
+            FolderState::Empty | FolderState::NoEpochFinished => Ok(()),
+            FolderState::Other => Err(TrainError::RunDirNotEmpty {
+                path: dir.display().to_string(),
+            }),
+        }
     }
 
-    /// Creates `dir`, or accepts an existing empty one. A non-empty folder is
-    /// rejected unless `overwrite`, which deletes the four result files in it
-    /// (and leaves other files alone).
+    /// Creates `dir`, or prepares an existing one that [`RunFolder::check`]
+    /// accepts by deleting the result files in it (other files are kept).
     pub(crate) fn prepare(dir: &Path, overwrite: bool) -> Result<RunFolder, TrainError> {
         let write_error = |source| TrainError::Write {
             path: dir.display().to_string(),
@@ -99,6 +190,14 @@ impl RunFolder {
         };
         if dir.exists() {
             Self::check(dir, overwrite)?;
+            if folder_state(dir)? == FolderState::NoEpochFinished {
+                tracing::info!(
+                    folder = %dir.display(),
+                    "reusing the run folder: it contains only {} of an earlier run \
+                     that finished no epoch",
+                    FIRST_FILES.join(" and ")
+                );
+            }
             remove_outputs(dir)?;
         } else {
             std::fs::create_dir_all(dir).map_err(write_error)?;
@@ -111,6 +210,11 @@ impl RunFolder {
 
     pub(crate) fn weights_path(&self) -> PathBuf {
         self.dir.join(WEIGHTS_FILE)
+    }
+
+    pub(crate) fn write_config(&self, config: &RunConfig) -> Result<(), TrainError> {
+        let text = serde_json::to_string_pretty(config).expect("settings always serialise");
+        self.write(CONFIG_FILE, text.into_bytes())
     }
 
     pub(crate) fn write_model(&self, model: &ModelFile) -> Result<(), TrainError> {
@@ -142,12 +246,38 @@ impl RunFolder {
     }
 }
 
-fn is_empty_dir(dir: &Path) -> Result<bool, TrainError> {
-    let mut entries = std::fs::read_dir(dir).map_err(|source| TrainError::Write {
+/// What an existing run folder contains.
+#[derive(Debug, PartialEq, Eq)]
+enum FolderState {
+    Empty,
+    /// Only files from [`FIRST_FILES`], left by a run that finished no epoch.
+    NoEpochFinished,
+    Other,
+}
+
+fn folder_state(dir: &Path) -> Result<FolderState, TrainError> {
+    let read_error = |source| TrainError::Read {
         path: dir.display().to_string(),
         source,
-    })?;
-    Ok(entries.next().is_none())
+    };
+    let mut empty = true;
+    for entry in std::fs::read_dir(dir).map_err(read_error)? {
+        let entry = entry.map_err(read_error)?;
+        let is_file = entry.file_type().map_err(read_error)?.is_file();
+        let name = entry.file_name();
+        let known = name
+            .to_str()
+            .is_some_and(|name| FIRST_FILES.contains(&name));
+        if !(is_file && known) {
+            return Ok(FolderState::Other);
+        }
+        empty = false;
+    }
+    Ok(if empty {
+        FolderState::Empty
+    } else {
+        FolderState::NoEpochFinished
+    })
 }
 
 fn remove_outputs(dir: &Path) -> Result<(), TrainError> {
@@ -197,10 +327,88 @@ mod tests {
         std::fs::write(dir.path().join("notes.txt"), "keep").unwrap();
         std::fs::write(dir.path().join(WEIGHTS_FILE), "old").unwrap();
         std::fs::write(dir.path().join(RESULT_FILE), "old").unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), "old").unwrap();
         RunFolder::prepare(dir.path(), true).unwrap();
         assert!(dir.path().join("notes.txt").exists());
         assert!(!dir.path().join(WEIGHTS_FILE).exists());
         assert!(!dir.path().join(RESULT_FILE).exists());
+        assert!(!dir.path().join(CONFIG_FILE).exists());
+    }
+
+    #[test]
+    fn folder_without_finished_epoch_is_reused() {
+        for files in [
+            &[MODEL_FILE][..],
+            &[CONFIG_FILE],
+            &[CONFIG_FILE, MODEL_FILE],
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            for name in files {
+                std::fs::write(dir.path().join(name), "old").unwrap();
+            }
+            RunFolder::prepare(dir.path(), false).unwrap();
+            for name in files {
+                assert!(!dir.path().join(name).exists(), "{name} is removed");
+            }
+        }
+    }
+
+    #[test]
+    fn folder_with_other_files_is_rejected() {
+        for extra in [METRICS_FILE, RESULT_FILE, WEIGHTS_FILE, "notes.txt"] {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join(MODEL_FILE), "old").unwrap();
+            std::fs::write(dir.path().join(extra), "old").unwrap();
+            let error = RunFolder::prepare(dir.path(), false).unwrap_err();
+            assert!(
+                matches!(error, TrainError::RunDirNotEmpty { .. }),
+                "with {extra}: {error}"
+            );
+            assert!(dir.path().join(MODEL_FILE).exists(), "with {extra}");
+        }
+    }
+
+    #[test]
+    fn folder_named_like_result_file_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(MODEL_FILE)).unwrap();
+        let error = RunFolder::prepare(dir.path(), false).unwrap_err();
+        assert!(
+            matches!(error, TrainError::RunDirNotEmpty { .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn write_error_shows_cause_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        let folder = RunFolder {
+            dir: file.clone(),
+            metrics: Vec::new(),
+        };
+        let error = folder.write_result(&sample_result()).unwrap_err();
+        let chain = format!("{:#}", anyhow::Error::from(error));
+        let parts: Vec<&str> = chain.split(": ").collect();
+        assert!(parts.len() >= 2, "the chain names the cause: {chain}");
+        assert!(parts.windows(2).all(|w| w[0] != w[1]), "{chain}");
+    }
+
+    fn sample_result() -> RunResult {
+        RunResult {
+            best_epoch: 1,
+            best_test_accuracy: 50.0,
+            final_test_accuracy: 50.0,
+            epochs_completed: 1,
+            epochs_planned: 1,
+            test_images: 10,
+            train_images: 10,
+            params: 1,
+            params_with_auxiliary: 1,
+            macs: 1,
+            total_seconds: 1.0,
+        }
     }
 
     #[test]
