@@ -2,6 +2,7 @@
 //! through the `train` launcher, which finds libtorch first.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -17,7 +18,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a genotype network from scratch with the published CIFAR-10 recipe.
+    /// Train a genotype network from scratch with the published CIFAR-10 recipe,
+    /// without AutoAugment (not implemented yet).
     #[command(allow_negative_numbers = true)]
     Final(Box<FinalArgs>),
     /// Print the libtorch, CUDA and threading setup.
@@ -38,7 +40,8 @@ struct FinalArgs {
     /// CIFAR-10 folder: train/<class>/ and test/<class>/ images, or the official binary batches.
     #[arg(long, value_name = "DIR")]
     data: PathBuf,
-    /// Run folder for model.json, weights.safetensors, metrics.jsonl and result.json.
+    /// Run folder for config.json, model.json, weights.safetensors, metrics.jsonl
+    /// and result.json.
     #[arg(long, value_name = "RUN_DIR")]
     out: PathBuf,
     /// Replace the results in a non-empty run folder (other files are kept).
@@ -66,7 +69,7 @@ struct FinalArgs {
     #[arg(long, default_value_t = 2.0)]
     lr_power: f64,
     /// Warm-up epochs W: the learning rate rises linearly over the first W + 1 epochs.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = final_training::DEFAULT_WARMUP_EPOCHS)]
     warmup_epochs: usize,
     /// Random seed for initialisation, subsets, shuffling, augmentation and drop path.
     #[arg(long, default_value_t = 0)]
@@ -83,9 +86,9 @@ struct FinalArgs {
     /// Apply Cutout to training images.
     #[arg(long)]
     cutout: bool,
-    /// Side of the Cutout square in pixels.
-    #[arg(long, default_value_t = 16)]
-    cutout_length: usize,
+    /// Side of the Cutout square in pixels; needs --cutout [default: 16].
+    #[arg(long, value_name = "PIXELS")]
+    cutout_length: Option<usize>,
     /// Weight of the auxiliary head's loss; 0 builds the network without the head.
     #[arg(long, default_value_t = 0.4)]
     auxiliary_weight: f64,
@@ -103,7 +106,15 @@ struct FinalArgs {
     threads: Option<usize>,
 }
 
+/// Side of the Cutout square of the published recipe.
+const DEFAULT_CUTOUT_LENGTH: usize = 16;
+
 impl FinalArgs {
+    /// Returns true when --cutout-length is given but --cutout is not.
+    fn cutout_length_ignored(&self) -> bool {
+        self.cutout_length.is_some() && !self.cutout
+    }
+
     fn to_config(&self) -> FinalConfig {
         FinalConfig {
             overwrite: self.overwrite,
@@ -122,7 +133,9 @@ impl FinalArgs {
             },
             limit_train: self.limit_train,
             limit_test: self.limit_test,
-            cutout: self.cutout.then_some(self.cutout_length),
+            cutout: self
+                .cutout
+                .then_some(self.cutout_length.unwrap_or(DEFAULT_CUTOUT_LENGTH)),
             auxiliary_weight: self.auxiliary_weight,
             drop_path_prob: self.drop_path_prob,
             grad_clip: self.grad_clip,
@@ -132,7 +145,32 @@ impl FinalArgs {
     }
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
+    reset_sigpipe();
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // The alternate form prints the context chain on one line, without
+            // the backtrace that anyhow's Debug form adds under RUST_BACKTRACE.
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Restores the default SIGPIPE action, which Rust's runtime sets to ignore,
+/// so writing to a closed pipe (`train doctor | head -1`) ends the process
+/// quietly instead of panicking in `println!`.
+fn reset_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first in main, before any other thread exists; SIG_DFL
+    // is a valid action for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+fn run() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -151,12 +189,22 @@ fn main() -> Result<()> {
 }
 
 fn run_final(args: &FinalArgs) -> Result<()> {
+    let cores = available_cores();
+    // More threads than cores only adds contention; a mistyped huge count
+    // would reserve a stack per thread and exhaust memory.
+    let max = 4 * cores;
     let threads = match args.threads {
-        Some(0) => anyhow::bail!("invalid --threads 0: use at least 1 thread"),
+        Some(n) if n == 0 || n > max => anyhow::bail!(
+            "invalid --threads {n}: use 1 to {max} ({cores} logical cores here), \
+             or omit it to use every core"
+        ),
         Some(n) => n,
-        None => available_cores(),
+        None => cores,
     };
     tch::set_num_threads(i32::try_from(threads).context("--threads is too large")?);
+    if args.cutout_length_ignored() {
+        tracing::warn!("--cutout-length has no effect without --cutout");
+    }
     let config = args.to_config();
     let result = final_training::run(&config)
         .with_context(|| format!("train final into {}", config.out_dir.display()))?;
@@ -207,4 +255,50 @@ fn torch_version_of_lib(lib_dir: &str) -> Option<String> {
         let (_, value) = line.strip_prefix("__version__")?.split_once('=')?;
         Some(value.trim().trim_matches(['\'', '"']).to_string())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn final_args(extra: &[&str]) -> FinalArgs {
+        let base = [
+            "train",
+            "final",
+            "--genotype",
+            "DARTS",
+            "--data",
+            "d",
+            "--out",
+            "o",
+        ];
+        let cli = Cli::try_parse_from(base.iter().chain(extra)).unwrap();
+        match cli.command {
+            Command::Final(args) => *args,
+            Command::Doctor => panic!("parsed `final` as `doctor`"),
+        }
+    }
+
+    #[test]
+    fn cutout_length_needs_cutout() {
+        let args = final_args(&["--cutout-length", "8"]);
+        assert!(args.cutout_length_ignored());
+        assert_eq!(args.to_config().cutout, None);
+    }
+
+    #[test]
+    fn cutout_length_default_and_custom() {
+        let default = final_args(&["--cutout"]);
+        assert!(!default.cutout_length_ignored());
+        assert_eq!(default.to_config().cutout, Some(DEFAULT_CUTOUT_LENGTH));
+        let custom = final_args(&["--cutout", "--cutout-length", "8"]);
+        assert_eq!(custom.to_config().cutout, Some(8));
+    }
+
+    #[test]
+    fn cli_defaults_match_library() {
+        let config = final_args(&[]).to_config();
+        let library = FinalConfig::new("DARTS", "d".into(), "o".into());
+        assert_eq!(config, library);
+    }
 }
