@@ -17,7 +17,7 @@ pub enum ServeError {
     #[error("model file {} not found; check the path or export a model with `export`", path.display())]
     ModelNotFound { path: PathBuf },
 
-    #[error("failed to read model file {}: {source}", path.display())]
+    #[error("failed to read model file {}", path.display())]
     ReadModel {
         path: PathBuf,
         source: std::io::Error,
@@ -99,6 +99,19 @@ impl ServeError {
             message: message.to_string(),
         }
     }
+}
+
+/// Formats an error with its chain of sources, separated by ": ", for
+/// messages built from errors that keep their cause only as a source.
+pub(crate) fn with_sources(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 pub type Result<T, E = ServeError> = std::result::Result<T, E>;

@@ -89,8 +89,11 @@ impl ModelInfo {
     }
 
     /// Parses the ONNX protobuf `bytes` read from `path`. Rejects files that
-    /// are truncated, do not decode or contain no graph.
+    /// are empty, truncated, do not decode or contain no graph.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
+        if bytes.is_empty() {
+            return Err(ServeError::invalid_model(path, "the file is empty"));
+        }
         check_top_level_fields(bytes)
             .map_err(|message| ServeError::invalid_model(path, message))?;
         let proto = ModelProto::parse_from_bytes(bytes)

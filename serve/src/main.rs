@@ -32,6 +32,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
@@ -46,6 +47,19 @@ fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Restores the default SIGPIPE action, which the Rust runtime sets to
+/// ignore, so that writing to a closed pipe (`serve info M | head -3`) ends
+/// the process quietly like other Unix tools instead of panicking in
+/// `println!`.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first in `main`, before any other thread exists, and
+    // SIG_DFL is a valid action for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

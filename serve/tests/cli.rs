@@ -490,3 +490,141 @@ fn model_without_metadata_messages() {
     ]));
     assert_clean_failure(&output, &["bare.onnx", "no `mean` metadata entry"]);
 }
+
+/// Copies `per_class` real test JPEGs of every CIFAR-10 class into
+/// `dir/cifar10/test/<class>/` and returns `dir/cifar10`.
+fn small_image_folder(dir: &Path, per_class: usize) -> std::path::PathBuf {
+    let root = dir.join("cifar10");
+    for class in data::cifar10::CLASSES {
+        let class_dir = root.join("test").join(class);
+        std::fs::create_dir_all(&class_dir).unwrap();
+        for index in 0..per_class {
+            let name = format!("{index:04}.jpg");
+            std::fs::copy(test_image(class, index), class_dir.join(name)).unwrap();
+        }
+    }
+    root
+}
+
+#[test]
+fn eval_subset_line_counts_used_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = small_model(dir.path());
+    let data = small_image_folder(dir.path(), 2);
+    let eval_text = |limit: &str| {
+        let args = ["eval", path_str(&model), "--data", path_str(&data)];
+        let output = run(serve(&args).args(["--limit-test", limit]));
+        assert!(output.status.success(), "{}", describe(&output));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+
+    let text = eval_text("10");
+    assert!(text.contains("subset     10 images"), "{text}");
+    let text = eval_text("99999999");
+    assert!(!text.contains("subset     99999999"), "{text}");
+    assert!(text.contains("whole split is used"), "{text}");
+    assert!(text.contains("subset     all 20 images"), "{text}");
+    assert!(text.contains("images     20 "), "{text}");
+}
+
+#[test]
+fn eval_data_file_not_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = small_model(dir.path());
+    let image = test_image("cat", 0);
+    let output = run(&mut serve(&[
+        "eval",
+        path_str(&model),
+        "--data",
+        path_str(&image),
+    ]));
+    assert_clean_failure(&output, &["0000.jpg is not a folder", "train/<class>/"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("not found"), "{stderr}");
+}
+
+#[test]
+fn info_closed_stdout_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = small_model(dir.path());
+    let mut child = serve(&["info", path_str(&model)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the serve binary starts");
+    // Closing the read end before `info` prints makes its first write fail
+    // with EPIPE, as `serve info M | head -3` does once head exits.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(101), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+}
+
+#[test]
+fn info_empty_model_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.onnx");
+    std::fs::write(&empty, b"").unwrap();
+    let output = run(&mut serve(&["info", path_str(&empty)]));
+    assert_clean_failure(&output, &["empty.onnx", "the file is empty"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("no graph nodes"), "{stderr}");
+}
+
+#[test]
+fn info_read_error_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("folder.onnx");
+    std::fs::create_dir(&folder).unwrap();
+    let output = run(&mut serve(&["info", path_str(&folder)]));
+    assert_clean_failure(&output, &["folder.onnx", "failed to read model file"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let cause = std::io::Error::from_raw_os_error(21).to_string();
+    assert_eq!(stderr.matches(&cause).count(), 1, "{stderr}");
+}
+
+#[test]
+fn runtime_path_to_image_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = small_model(dir.path());
+    let image = test_image("cat", 0);
+    let mut command = serve(&["predict", path_str(&model)]);
+    command.arg(&image).env("ORT_DYLIB_PATH", &image);
+    let output = run(&mut command);
+    assert_clean_failure(
+        &output,
+        &[
+            "0000.jpg",
+            "failed to load it as a shared library (dlopen failed: ",
+            "must be libonnxruntime.so from onnxruntime 1.31",
+            "scripts/setup.sh",
+        ],
+    );
+}
+
+#[test]
+fn predict_oversized_image_names_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = small_model(dir.path());
+    let mut bytes = std::fs::read(test_image("cat", 0)).unwrap();
+    let sof = bytes
+        .windows(2)
+        .position(|marker| marker == [0xFF, 0xC0])
+        .expect("the CIFAR-10 JPEGs are baseline (SOF0)");
+    // SOF0: marker, length (2 bytes), precision (1 byte), height, width.
+    bytes[sof + 5..sof + 7].copy_from_slice(&50000u16.to_be_bytes());
+    bytes[sof + 7..sof + 9].copy_from_slice(&60000u16.to_be_bytes());
+    let bomb = dir.path().join("bomb.jpg");
+    std::fs::write(&bomb, bytes).unwrap();
+    let output = run(serve(&["predict", path_str(&model)]).arg(&bomb));
+    assert_clean_failure(
+        &output,
+        &[
+            "bomb.jpg is too large to decode",
+            "60000x50000 pixels",
+            "memory limit of 512 MiB",
+        ],
+    );
+}

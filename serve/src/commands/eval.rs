@@ -60,6 +60,8 @@ struct EvalOutput<'a> {
     data: &'a PathBuf,
     split: String,
     limit_test: Option<usize>,
+    /// Images in the split before --limit-test selects a subset.
+    split_images: usize,
     seed: Option<u64>,
     batch_size: usize,
     device: String,
@@ -80,6 +82,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 args.data.display()
             )
         })?;
+    let split_images = dataset.len();
     let dataset = match args.limit_test {
         Some(limit) => data::subset::balanced(&dataset, limit, args.seed),
         None => dataset,
@@ -97,6 +100,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         data: &args.data,
         split: split.to_string(),
         limit_test: args.limit_test,
+        split_images,
         seed: args.limit_test.map(|_| args.seed),
         batch_size: args.batch_size,
         device: model.device().to_string(),
@@ -129,9 +133,7 @@ fn print_text(output: &EvalOutput) {
         output.data.display(),
         output.split
     );
-    if let (Some(limit), Some(seed)) = (output.limit_test, output.seed) {
-        println!("subset     {limit} images, class-balanced, seed {seed}");
-    }
+    print_subset(output);
     println!(
         "images     {} ({} skipped: not decodable)",
         report.images,
@@ -167,5 +169,23 @@ fn print_text(output: &EvalOutput) {
 
     for path in &output.skipped {
         println!("skipped    {}", path.display());
+    }
+}
+
+/// Prints the --limit-test subset line. A limit of at least the split size
+/// selects the whole split, as [`data::subset::balanced`] does.
+fn print_subset(output: &EvalOutput) {
+    let (Some(limit), Some(seed)) = (output.limit_test, output.seed) else {
+        return;
+    };
+    if limit >= output.split_images {
+        println!(
+            "subset     all {} images: --limit-test {limit} is at least the split size, \
+             so the whole split is used",
+            output.split_images
+        );
+    } else {
+        let used = output.report.images;
+        println!("subset     {used} images, class-balanced, seed {seed}");
     }
 }

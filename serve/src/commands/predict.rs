@@ -82,10 +82,12 @@ fn decode_all(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<RgbImage>, Vec<ImageError
                 images.push(image);
             }
             Err(error) => {
+                // `{:#}` includes the sources, such as the I/O error of a failed read.
+                let error = format!("{:#}", anyhow::Error::new(error));
                 eprintln!("error: skipping {}: {error}", path.display());
                 errors.push(ImageError {
                     image: path.clone(),
-                    error: error.to_string(),
+                    error,
                 });
             }
         }

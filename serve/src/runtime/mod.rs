@@ -209,8 +209,13 @@ fn read_version(path: &Path) -> Result<(libloading::Library, String), String> {
 
     // SAFETY: loading runs the library's initialisers, which for ONNX Runtime
     // only set up its own globals.
-    let library = unsafe { libloading::Library::new(path) }
-        .map_err(|error| format!("failed to load: {error}"))?;
+    let library = unsafe { libloading::Library::new(path) }.map_err(|error| {
+        format!(
+            "failed to load it as a shared library ({}); this path must be \
+             libonnxruntime.so from onnxruntime {REQUIRED_VERSION}x",
+            crate::error::with_sources(&error)
+        )
+    })?;
     // SAFETY: `OrtGetApiBase` has this signature in every ONNX Runtime 1.x.
     let get_api_base = unsafe { library.get::<GetApiBase>(b"OrtGetApiBase") }
         .map_err(|_| "not an ONNX Runtime library: no `OrtGetApiBase` symbol".to_owned())?;
