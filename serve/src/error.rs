@@ -40,8 +40,15 @@ pub enum ServeError {
     )]
     CudaUnavailable { reason: String },
 
-    #[error("invalid thread count {threads}: use --threads 1 or more, or omit it for the default")]
-    InvalidThreads { threads: usize },
+    #[error(
+        "invalid thread count {threads}: use --threads 1 to {max} ({cores} logical cores \
+         here), or omit it for the default"
+    )]
+    InvalidThreads {
+        threads: usize,
+        max: usize,
+        cores: usize,
+    },
 
     #[error(
         "model {} has no `{key}` metadata entry, which {purpose} needs; \

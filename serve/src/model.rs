@@ -223,6 +223,11 @@ fn inference_error(path: &Path, error: impl ToString) -> ServeError {
     }
 }
 
+/// Upper bound on intra-op threads per logical core. More threads than cores
+/// only adds contention, and each thread reserves a stack, so a mistyped count
+/// such as 100000 would exhaust memory instead of running.
+const MAX_THREADS_PER_CORE: usize = 4;
+
 /// Creates a session builder for `options`: thread count and, for CUDA, the
 /// CUDA execution provider, registered so that a failure is an error.
 fn session_builder(runtime: &Runtime, options: &RunOptions) -> Result<SessionBuilder> {
@@ -232,8 +237,14 @@ fn session_builder(runtime: &Runtime, options: &RunOptions) -> Result<SessionBui
     };
     let mut builder = Session::builder(runtime.environment()).map_err(|e| session_error(&e))?;
     if let Some(threads) = options.threads {
-        if threads == 0 {
-            return Err(ServeError::InvalidThreads { threads });
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let max = MAX_THREADS_PER_CORE * cores;
+        if threads == 0 || threads > max {
+            return Err(ServeError::InvalidThreads {
+                threads,
+                max,
+                cores,
+            });
         }
         builder = builder
             .with_intra_threads(threads)

@@ -189,7 +189,7 @@ fn zero_threads_rejected() {
     };
     let error = OnnxModel::open(&small_model(dir.path()), &options).unwrap_err();
     assert!(
-        matches!(error, ServeError::InvalidThreads { threads: 0 }),
+        matches!(error, ServeError::InvalidThreads { threads: 0, .. }),
         "{error}"
     );
 }
@@ -355,4 +355,26 @@ fn evaluate_rejects_other_classes() {
         "{error}"
     );
     assert!(error.to_string().contains("automobile"), "{error}");
+}
+
+#[test]
+fn huge_thread_count_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::small_model(dir.path());
+    let options = RunOptions {
+        device: Device::Cpu,
+        threads: Some(100_000),
+    };
+    let error = OnnxModel::open(&path, &options).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ServeError::InvalidThreads {
+                threads: 100_000,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(error.to_string().contains("--threads 1 to"), "{error}");
 }
