@@ -22,7 +22,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     if !folder.is_dir() {
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
-            format!("folder {} does not exist; create it first", folder.display()),
+            format!(
+                "folder {} does not exist; create it first",
+                folder.display()
+            ),
         ));
     }
     let mut file = tempfile::Builder::new()
@@ -44,7 +47,10 @@ fn output_target(path: &Path) -> io::Result<PathBuf> {
         Ok(meta) if meta.file_type().is_symlink() => fs::canonicalize(path).map_err(|e| {
             io::Error::new(
                 e.kind(),
-                format!("{} is a symbolic link whose target cannot be resolved: {e}", path.display()),
+                format!(
+                    "{} is a symbolic link whose target cannot be resolved: {e}",
+                    path.display()
+                ),
             )
         })?,
         _ => path.to_path_buf(),
@@ -98,7 +104,11 @@ mod tests {
         let mode = fs::metadata(&path).unwrap().permissions().mode();
         // Whatever the umask removes, the temporary file's 0600 must not stick.
         assert_ne!(mode & 0o777, 0o600, "mode {mode:o}");
-        assert_eq!(mode & 0o600, 0o600, "owner can read and write, mode {mode:o}");
+        assert_eq!(
+            mode & 0o600,
+            0o600,
+            "owner can read and write, mode {mode:o}"
+        );
     }
 
     #[test]
@@ -109,7 +119,10 @@ mod tests {
         fs::write(&real, "old").unwrap();
         std::os::unix::fs::symlink(&real, &link).unwrap();
         write_atomic(&link, b"new").unwrap();
-        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         assert_eq!(fs::read(&real).unwrap(), b"new");
     }
 
@@ -132,6 +145,9 @@ mod tests {
         assert_eq!(error.kind(), io::ErrorKind::NotFound);
         let message = error.to_string();
         assert!(message.contains("missing"), "{message}");
-        assert!(!message.contains(".tmp-"), "no temporary file name in {message}");
+        assert!(
+            !message.contains(".tmp-"),
+            "no temporary file name in {message}"
+        );
     }
 }

@@ -103,7 +103,10 @@ fn oversized_network_rejected() {
     assert!(message.contains("exceeds the limit"), "{message}");
     assert!(message.contains("--init-channels 4096"), "{message}");
     let error = build_cifar(&genotype, &NetworkConfig::cifar10(100_000, 8)).unwrap_err();
-    assert!(error.to_string().contains("--init-channels 100000"), "{error}");
+    assert!(
+        error.to_string().contains("--init-channels 100000"),
+        "{error}"
+    );
     let error = build_cifar(&genotype, &NetworkConfig::cifar10(16, usize::MAX)).unwrap_err();
     assert!(error.to_string().contains("--layers"), "{error}");
 }
