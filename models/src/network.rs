@@ -57,7 +57,7 @@ pub struct NetworkConfig {
 }
 
 impl NetworkConfig {
-    /// The published CIFAR-10 settings at a given width and depth.
+    /// Returns the published CIFAR-10 settings at a given width and depth.
     pub fn cifar10(init_channels: usize, layers: usize) -> Self {
         NetworkConfig {
             init_channels,
@@ -250,7 +250,7 @@ impl GraphBuilder {
         self.push(Op::Concat, parts)
     }
 
-    /// The CIFAR auxiliary head; expects an 8x8 input at 32x32 images.
+    /// Appends the CIFAR auxiliary head, which expects an 8x8 input for 32x32 images.
     fn auxiliary_head_cifar(&mut self, x: NodeId, num_classes: usize) -> NodeId {
         self.set_scope(Scope::Auxiliary);
         let name = |i: usize| format!("auxiliary_head.features.{i}");

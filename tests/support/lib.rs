@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The workspace root.
+/// Returns the workspace root.
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -29,7 +29,7 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// The folder of real data sets next to the repository (CIFAR-10 and ImageNet samples).
+/// Returns the folder of real data sets next to the repository (CIFAR-10 and ImageNet samples).
 ///
 /// Panics when it is missing: these tests check behaviour on real data and must not pass
 /// without it. Set SHARPDARTS_DATA to use another copy.
