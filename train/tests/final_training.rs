@@ -96,10 +96,16 @@ fn short_run_learns_and_writes_outputs() {
 
     let settings: RunConfig =
         serde_json::from_str(&std::fs::read_to_string(out.join(CONFIG_FILE)).unwrap()).unwrap();
-    assert_eq!(settings.genotype, "SHARPSEPCONV_DARTS");
-    assert_eq!(settings.limit_test, Some(500));
-    assert_eq!(settings.seed, 0);
-    assert_eq!(settings.cutout_length, Some(16));
+    assert_eq!(settings.config.genotype, "SHARPSEPCONV_DARTS");
+    assert_eq!(settings.config.limit_test, Some(500));
+    assert_eq!(settings.config.seed, 0);
+    assert_eq!(settings.config.cutout, Some(16));
+    let text = std::fs::read_to_string(out.join(CONFIG_FILE)).unwrap();
+    assert!(text.contains("\"cutout_length\": 16"), "{text}");
+    assert!(
+        !text.contains("out_dir"),
+        "the run folder is not recorded: {text}"
+    );
     assert_eq!(settings.threads, 1);
     assert_eq!(settings.train_version, env!("CARGO_PKG_VERSION"));
 

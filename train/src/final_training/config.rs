@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use models::NetworkConfig;
+use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
 
@@ -14,7 +15,8 @@ pub const WEIGHT_DECAY: f64 = 3e-4;
 pub const DEFAULT_WARMUP_EPOCHS: usize = 5;
 
 /// Device to train on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum DeviceChoice {
     Cpu,
     /// The first CUDA device; an error when libtorch finds none.
@@ -24,15 +26,19 @@ pub enum DeviceChoice {
 /// Settings of `train final`. [`FinalConfig::new`] fills in the published
 /// CIFAR-10 recipe (2000 epochs, batch 64, C = 36, 20 cells, lr 0.025 to 1e-8
 /// with Cosine Power Annealing p = 2 and a 5-epoch warm-up).
-#[derive(Debug, Clone, PartialEq)]
+///
+/// `config.json` stores it without the run folder and `overwrite`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FinalConfig {
     /// Built-in genotype name or path to a genotype JSON file.
     pub genotype: String,
     /// CIFAR-10 folder (ImageFolder or official binary layout).
     pub data_dir: PathBuf,
     /// Run folder that receives model.json, weights, metrics and result.
+    #[serde(skip)]
     pub out_dir: PathBuf,
     /// Replace the results in a non-empty run folder.
+    #[serde(skip)]
     pub overwrite: bool,
     pub epochs: usize,
     pub batch_size: usize,
@@ -53,6 +59,7 @@ pub struct FinalConfig {
     /// Evaluate on a seeded class-balanced subset of this many test images.
     pub limit_test: Option<usize>,
     /// Side of the Cutout square in pixels, or `None` without Cutout.
+    #[serde(rename = "cutout_length")]
     pub cutout: Option<usize>,
     /// Weight of the auxiliary loss; 0 builds the network without auxiliary head.
     pub auxiliary_weight: f64,

@@ -6,7 +6,7 @@ use models::io::write_atomic;
 use models::ModelFile;
 use serde::{Deserialize, Serialize};
 
-use super::config::{DeviceChoice, FinalConfig, MOMENTUM, WEIGHT_DECAY};
+use super::config::{FinalConfig, MOMENTUM, WEIGHT_DECAY};
 use crate::TrainError;
 
 /// Training settings of the run, written before the first epoch.
@@ -33,36 +33,14 @@ const OUTPUT_FILES: [&str; 5] = [
 /// contains only these is left over from a run that finished no epoch.
 const FIRST_FILES: [&str; 2] = [CONFIG_FILE, MODEL_FILE];
 
-/// Contents of `config.json`: every setting of [`FinalConfig`] except the run
-/// folder and `overwrite`, plus the values the run resolved.
+/// Contents of `config.json`: the settings of [`FinalConfig`] (without the
+/// run folder and `overwrite`) plus the values the run resolved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
     /// Version of the `train` crate that ran the training.
     pub train_version: String,
-    /// Genotype as given: a built-in name or a file path.
-    pub genotype: String,
-    pub data_dir: String,
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub init_channels: usize,
-    pub layers: usize,
-    pub lr: f64,
-    pub lr_min: f64,
-    pub lr_power: f64,
-    pub warmup_epochs: usize,
-    pub seed: u64,
-    /// `cpu` or `cuda`.
-    pub device: String,
-    /// Requested training subset size; `null` for the whole split.
-    pub limit_train: Option<usize>,
-    /// Requested test subset size; `null` for the whole split.
-    pub limit_test: Option<usize>,
-    /// Side of the Cutout square in pixels; `null` without Cutout.
-    pub cutout_length: Option<usize>,
-    pub auxiliary_weight: f64,
-    pub drop_path_prob: f64,
-    pub grad_clip: f64,
-    pub mid_channels: usize,
+    #[serde(flatten)]
+    pub config: FinalConfig,
     pub momentum: f64,
     pub weight_decay: f64,
     /// Intra-op CPU threads of libtorch.
@@ -74,29 +52,7 @@ impl RunConfig {
     pub fn new(config: &FinalConfig, threads: i32) -> RunConfig {
         RunConfig {
             train_version: env!("CARGO_PKG_VERSION").to_string(),
-            genotype: config.genotype.clone(),
-            data_dir: config.data_dir.display().to_string(),
-            epochs: config.epochs,
-            batch_size: config.batch_size,
-            init_channels: config.init_channels,
-            layers: config.layers,
-            lr: config.lr,
-            lr_min: config.lr_min,
-            lr_power: config.lr_power,
-            warmup_epochs: config.warmup_epochs,
-            seed: config.seed,
-            device: match config.device {
-                DeviceChoice::Cpu => "cpu",
-                DeviceChoice::Cuda => "cuda",
-            }
-            .to_string(),
-            limit_train: config.limit_train,
-            limit_test: config.limit_test,
-            cutout_length: config.cutout,
-            auxiliary_weight: config.auxiliary_weight,
-            drop_path_prob: config.drop_path_prob,
-            grad_clip: config.grad_clip,
-            mid_channels: config.mid_channels,
+            config: config.clone(),
             momentum: MOMENTUM,
             weight_decay: WEIGHT_DECAY,
             threads: usize::try_from(threads).unwrap_or(0),
