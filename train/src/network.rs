@@ -439,10 +439,10 @@ fn drop_path(x: &Tensor, p: f64) -> Result<Tensor, TrainError> {
 
 /// Returns `x` with a channels-last (NHWC) memory layout and unchanged values.
 ///
-/// libtorch keeps that layout through the convolutions, which on CPU trains
-/// SHARPSEPCONV_DARTS at 16 channels x 8 cells about 1.4 times faster (110
-/// against 64-85 images/s, batch 64, 2 threads) and the 36 x 20 network as
-/// fast as NCHW (12 images/s), measured with libtorch 2.11.0.
+/// libtorch keeps that layout through the convolutions. On a 2-core CPU with
+/// libtorch 2.11.0 (batch 64, 2 threads), SHARPSEPCONV_DARTS at 16 channels x
+/// 8 cells then trains at 110 images/s instead of 64-85. The 36 x 20 network
+/// runs at 12 images/s with either layout.
 fn channels_last(x: &Tensor) -> Result<Tensor, TrainError> {
     Ok(x.f_permute([0, 2, 3, 1])?
         .f_contiguous()?
