@@ -1,6 +1,7 @@
 //! Cell genotypes: which operation feeds each intermediate node of a cell.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -42,109 +43,80 @@ struct GenotypeJson {
 }
 
 /// A genotype built into the crate, with its aliases.
+#[derive(Debug)]
 pub struct NamedGenotype {
-    pub name: &'static str,
-    pub aliases: &'static [&'static str],
-    build: fn() -> Genotype,
+    pub name: String,
+    pub aliases: Vec<String>,
+    /// The primitive set the genotype was searched in, if it came from a search.
+    pub primitives: Option<String>,
+    genotype: Genotype,
 }
 
 impl NamedGenotype {
     pub fn genotype(&self) -> Genotype {
-        (self.build)()
+        self.genotype.clone()
     }
 }
 
-/// The built-in genotypes. DARTS_V2 is the second-order DARTS cell (alias DARTS);
-/// SHARPSEPCONV_DARTS is the sharpDARTS paper's SharpSepConvDARTS cell.
-pub const NAMED_GENOTYPES: &[NamedGenotype] = &[
-    NamedGenotype {
-        name: "DARTS_V2",
-        aliases: &["DARTS"],
-        build: darts_v2,
-    },
-    NamedGenotype {
-        name: "DARTS_PRIMITIVES_DIL_IS_SEPCONV",
-        aliases: &["SHARPSEPCONV_DARTS"],
-        build: sharpsepconv_darts,
-    },
-];
-
-fn cell(pairs: &[(&str, usize)]) -> Vec<Edge> {
-    pairs
-        .iter()
-        .map(|&(op, input)| Edge {
-            op: op.parse().expect("built-in genotypes use known primitives"),
-            input,
-        })
-        .collect()
+/// One entry of `named_genotypes.json`.
+#[derive(Deserialize)]
+struct NamedGenotypeJson {
+    name: String,
+    aliases: Vec<String>,
+    primitives: Option<String>,
+    normal: Vec<(String, usize)>,
+    normal_concat: Vec<usize>,
+    reduce: Vec<(String, usize)>,
+    reduce_concat: Vec<usize>,
 }
 
-fn darts_v2() -> Genotype {
-    Genotype {
-        normal: cell(&[
-            ("sep_conv_3x3", 0),
-            ("sep_conv_3x3", 1),
-            ("sep_conv_3x3", 0),
-            ("sep_conv_3x3", 1),
-            ("sep_conv_3x3", 1),
-            ("skip_connect", 0),
-            ("skip_connect", 0),
-            ("dil_conv_3x3", 2),
-        ]),
-        normal_concat: vec![2, 3, 4, 5],
-        reduce: cell(&[
-            ("max_pool_3x3", 0),
-            ("max_pool_3x3", 1),
-            ("skip_connect", 2),
-            ("max_pool_3x3", 1),
-            ("max_pool_3x3", 0),
-            ("skip_connect", 2),
-            ("skip_connect", 2),
-            ("max_pool_3x3", 1),
-        ]),
-        reduce_concat: vec![2, 3, 4, 5],
-    }
+/// The published cell genotypes of sharpDARTS, DARTS, NASNet and AmoebaNet, as
+/// listed in the published code's `genotypes.py`, in that file's order.
+const NAMED_GENOTYPES_JSON: &str = include_str!("named_genotypes.json");
+
+/// Returns every built-in genotype (parsed once).
+pub fn named_genotypes() -> &'static [NamedGenotype] {
+    static NAMED: OnceLock<Vec<NamedGenotype>> = OnceLock::new();
+    NAMED.get_or_init(|| {
+        let entries: Vec<NamedGenotypeJson> = serde_json::from_str(NAMED_GENOTYPES_JSON)
+            .expect("the built-in genotype table is valid JSON");
+        entries.into_iter().map(parse_named).collect()
+    })
 }
 
-fn sharpsepconv_darts() -> Genotype {
-    Genotype {
-        normal: cell(&[
-            ("sep_conv_3x3", 0),
-            ("sep_conv_3x3", 1),
-            ("sep_conv_3x3", 0),
-            ("sep_conv_3x3", 2),
-            ("skip_connect", 0),
-            ("sep_conv_3x3", 1),
-            ("skip_connect", 0),
-            ("sep_conv_3x3", 1),
-        ]),
-        normal_concat: vec![2, 3, 4, 5],
-        reduce: cell(&[
-            ("max_pool_3x3", 0),
-            ("skip_connect", 1),
-            ("skip_connect", 2),
-            ("avg_pool_3x3", 0),
-            ("skip_connect", 2),
-            ("avg_pool_3x3", 0),
-            ("skip_connect", 2),
-            ("skip_connect", 3),
-        ]),
-        reduce_concat: vec![2, 3, 4, 5],
+fn parse_named(entry: NamedGenotypeJson) -> NamedGenotype {
+    let raw = GenotypeJson {
+        name: None,
+        normal: entry.normal,
+        normal_concat: entry.normal_concat,
+        reduce: entry.reduce,
+        reduce_concat: entry.reduce_concat,
+    };
+    let genotype = Genotype::try_from(raw)
+        .unwrap_or_else(|e| panic!("built-in genotype {} is invalid: {e}", entry.name));
+    NamedGenotype {
+        name: entry.name,
+        aliases: entry.aliases,
+        primitives: entry.primitives,
+        genotype,
     }
 }
 
 /// Finds a built-in genotype by name or alias, ignoring ASCII case.
 pub fn named(name: &str) -> Option<&'static NamedGenotype> {
-    NAMED_GENOTYPES.iter().find(|g| {
+    named_genotypes().iter().find(|g| {
         g.name.eq_ignore_ascii_case(name) || g.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
     })
 }
 
-/// Lists the built-in names and aliases, for error messages and help text.
+/// Lists the built-in names with their aliases, for error messages and help text.
 pub fn named_list() -> String {
-    NAMED_GENOTYPES
+    named_genotypes()
         .iter()
-        .map(|g| format!("{} ({})", g.name, g.aliases.join(", ")))
+        .map(|g| match g.aliases.as_slice() {
+            [] => g.name.clone(),
+            aliases => format!("{} ({})", g.name, aliases.join(", ")),
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -314,7 +286,7 @@ mod tests {
 
     #[test]
     fn json_round_trip() {
-        for named in NAMED_GENOTYPES {
+        for named in named_genotypes() {
             let genotype = named.genotype();
             let parsed = Genotype::from_json(&genotype.to_json()).unwrap();
             assert_eq!(parsed, genotype, "{}", named.name);

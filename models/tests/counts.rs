@@ -21,6 +21,40 @@ fn darts_v2_cifar_counts() {
 }
 
 #[test]
+fn other_published_cifar_counts() {
+    // (genotype, parameters without and with the auxiliary head, MACs)
+    let table = [
+        ("SHARP_DARTS", 1_974_934, 2_451_360, 356_729_472),
+        ("DARTS_V1", 3_169_414, 3_645_840, 518_940_288),
+        (
+            "SHARPSEPCONV_DARTS_MAX_W",
+            3_546_550,
+            4_022_976,
+            574_844_544,
+        ),
+    ];
+    for (name, main, with_aux, macs) in table {
+        assert_eq!(counts(name), (main, with_aux, macs), "{name}");
+    }
+}
+
+#[test]
+fn every_named_genotype_builds() {
+    for named in models::genotype::named_genotypes() {
+        let config = NetworkConfig::cifar10(16, 8);
+        let graph = build_cifar(&named.genotype(), &config)
+            .unwrap_or_else(|e| panic!("{}: {e}", named.name));
+        assert_eq!(
+            graph.nodes[graph.logits].shape,
+            [10, 1, 1],
+            "{}",
+            named.name
+        );
+    }
+    assert_eq!(models::genotype::named_genotypes().len(), 14);
+}
+
+#[test]
 fn sharpsepconv_darts_cifar_counts() {
     let (main, with_aux, macs) = counts("SHARPSEPCONV_DARTS");
     assert_eq!(main, 3_555_622);

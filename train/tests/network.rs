@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use models::genotype::NAMED_GENOTYPES;
+use models::genotype::named_genotypes;
 use models::{build_cifar, count_parameters, Genotype, Graph, NetworkConfig, Scope};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
@@ -20,9 +20,9 @@ fn build(genotype: &Genotype, config: &NetworkConfig) -> (VarStore, Network) {
 }
 
 fn genotypes() -> Vec<(&'static str, Genotype)> {
-    NAMED_GENOTYPES
+    named_genotypes()
         .iter()
-        .map(|g| (g.name, g.genotype()))
+        .map(|g| (g.name.as_str(), g.genotype()))
         .collect()
 }
 
