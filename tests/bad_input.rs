@@ -11,7 +11,7 @@ fn command(name: &str, args: &[&str]) -> Command {
     command
 }
 
-/// A small exported model with fresh weights.
+/// Exports a small model with fresh weights and returns its path.
 fn fresh_model(dir: &Path) -> PathBuf {
     let path = dir.join("fresh.onnx");
     let output = run(command(

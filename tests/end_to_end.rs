@@ -163,6 +163,7 @@ fn check_predict(model: &Path, data: &Path) {
     for image in &images {
         assert!(image.is_file(), "{} missing", image.display());
     }
+
     let mut command = Command::new(binary("serve"));
     command.args(["predict", model.to_str().unwrap(), "--json", "--top-k", "3"]);
     command.args(&images);
@@ -172,13 +173,16 @@ fn check_predict(model: &Path, data: &Path) {
         "serve predict failed\n{}",
         describe(&output)
     );
+
     let text = String::from_utf8_lossy(&output.stdout);
     let predictions: Value = serde_json::from_str(&text).unwrap();
-    let items = predictions
-        .as_array()
-        .or_else(|| predictions["results"].as_array())
-        .unwrap();
+    let items = predictions["results"].as_array().expect("results array");
     assert_eq!(items.len(), 2, "{text}");
+    assert_eq!(
+        predictions["errors"].as_array().map(Vec::len),
+        Some(0),
+        "{text}"
+    );
     for item in items {
         let top = item["predictions"].as_array().unwrap();
         assert_eq!(top.len(), 3, "{text}");

@@ -74,8 +74,8 @@ impl DataError {
 }
 
 /// Formats an error with its chain of sources, separated by ": ", for logs
-/// that print the error without anyhow's `{:#}`.
-pub(crate) fn with_sources(error: &dyn std::error::Error) -> String {
+/// and messages that print the error without anyhow's `{:#}`.
+pub fn with_sources(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -20,7 +20,7 @@ pub mod transform;
 pub use augment::Augment;
 pub use batch::{prefetch, Batch, EvalBatches, TrainBatches};
 pub use dataset::{Dataset, LoadReport};
-pub use error::DataError;
+pub use error::{with_sources, DataError};
 pub use transform::{normalize_chw, Normalization};
 
 /// Result type of this crate.

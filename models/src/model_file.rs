@@ -33,7 +33,7 @@ pub struct ModelFile {
 }
 
 impl ModelFile {
-    /// A CIFAR-10 model with the standard classes and normalisation.
+    /// Describes a CIFAR-10 model with the standard classes and normalisation.
     pub fn cifar10(
         genotype_name: Option<String>,
         genotype: Genotype,

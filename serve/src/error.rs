@@ -108,17 +108,4 @@ impl ServeError {
     }
 }
 
-/// Formats an error with its chain of sources, separated by ": ", for
-/// messages built from errors that keep their cause only as a source.
-pub(crate) fn with_sources(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 pub type Result<T, E = ServeError> = std::result::Result<T, E>;

@@ -213,7 +213,7 @@ fn read_version(path: &Path) -> Result<(libloading::Library, String), String> {
         format!(
             "failed to load it as a shared library ({}); this path must be \
              libonnxruntime.so from onnxruntime {REQUIRED_VERSION}x",
-            crate::error::with_sources(&error)
+            data::with_sources(&error)
         )
     })?;
     // SAFETY: `OrtGetApiBase` has this signature in every ONNX Runtime 1.x.

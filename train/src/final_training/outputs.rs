@@ -202,7 +202,7 @@ impl RunFolder {
     }
 }
 
-/// What an existing run folder contains.
+/// The contents of an existing run folder, as far as reuse is concerned.
 #[derive(Debug, PartialEq, Eq)]
 enum FolderState {
     Empty,
