@@ -144,7 +144,7 @@ fn check_info(model: &Path, result: &Value) {
     let genotype = models::Genotype::resolve("SHARPSEPCONV_DARTS").unwrap();
     let mut config = models::NetworkConfig::cifar10(8, 5);
     config.auxiliary = true;
-    let graph = models::build_cifar(&genotype, &config).unwrap();
+    let graph = models::build_network(&genotype, &config).unwrap();
     let params = models::count_parameters(&graph).main as u64;
     assert_eq!(
         info["params"].as_u64(),

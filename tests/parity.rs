@@ -43,7 +43,7 @@ fn libtorch_logits(
     dir: &Path,
 ) -> Tensor {
     let genotype = models::Genotype::resolve(genotype).unwrap();
-    let graph = models::build_cifar(&genotype, config).unwrap();
+    let graph = models::build_network(&genotype, config).unwrap();
     let vs = nn::VarStore::new(Device::Cpu);
     let network = train::network::Network::new(&vs.root(), &graph).unwrap();
     randomise_batch_norm(&vs);

@@ -253,7 +253,7 @@ mod tests {
 
     fn small_graph() -> Graph {
         let genotype = Genotype::resolve("SHARPSEPCONV_DARTS").unwrap();
-        models::build_cifar(&genotype, &NetworkConfig::cifar10(8, 5)).unwrap()
+        models::build_network(&genotype, &NetworkConfig::cifar10(8, 5)).unwrap()
     }
 
     #[test]

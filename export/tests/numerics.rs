@@ -262,7 +262,7 @@ fn all_primitives_match_graph() {
         }"#,
     )
     .unwrap();
-    let graph = models::build_cifar(&genotype, &NetworkConfig::cifar10(4, 3)).unwrap();
+    let graph = models::build_network(&genotype, &NetworkConfig::cifar10(4, 3)).unwrap();
     let weights = random_weights(&graph, 7);
     let model = export(&graph, &weights);
     assert_eq!(count_ops(&model, "BatchNormalization"), 0);

@@ -1,6 +1,6 @@
 //! The sharpDARTS architecture description, with no heavy dependencies.
 //!
-//! A [`Genotype`] names the operations of a cell; [`build_cifar`] turns it and a
+//! A [`Genotype`] names the operations of a cell; [`build_network`] turns it and a
 //! [`NetworkConfig`] into a [`Graph`] of layers with named parameters, which the
 //! training back end (libtorch), the ONNX exporter and the counters all read.
 
@@ -17,8 +17,9 @@ pub use count::{count_macs, count_parameters, ParamCount};
 pub use genotype::{Edge, Genotype};
 pub use graph::{Graph, Node, NodeId, Op, ParamRole, ParamSpec, Scope, Shape};
 pub use model_file::ModelFile;
-pub use network::{build_cifar, NetworkConfig};
-pub use primitive::Primitive;
+pub use network::{build_network, DatasetKind, NetworkConfig};
+pub use ops::OpTable;
+pub use primitive::{Primitive, PrimitiveSet};
 
 /// Errors from parsing genotypes and validating network settings.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::genotype::Genotype;
 use crate::graph::Graph;
-use crate::network::{build_cifar, NetworkConfig, CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD};
+use crate::network::{
+    build_network, DatasetKind, NetworkConfig, CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD,
+    IMAGENET_MEAN, IMAGENET_STD,
+};
 use crate::ModelError;
 
 /// Version of the `model.json` layout written by this crate.
@@ -16,7 +19,8 @@ pub const MODEL_FILE_VERSION: u32 = 1;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelFile {
     pub format_version: u32,
-    /// Network family; `cifar` is the only one so far.
+    /// Network family, `cifar` or `imagenet`; always agrees with
+    /// `network.dataset`, which files without it default to.
     pub architecture: String,
     /// The built-in name the genotype was chosen by, if any.
     pub genotype_name: Option<String>,
@@ -33,29 +37,45 @@ pub struct ModelFile {
 }
 
 impl ModelFile {
+    /// Describes a model of `network`'s type with the given class names and
+    /// that type's standard normalisation.
+    pub fn new(
+        genotype_name: Option<String>,
+        genotype: Genotype,
+        network: NetworkConfig,
+        classes: Vec<String>,
+    ) -> Self {
+        let size = network.image_size;
+        let (mean, std) = match network.dataset {
+            DatasetKind::Cifar10 => (CIFAR10_MEAN, CIFAR10_STD),
+            DatasetKind::ImageNet => (IMAGENET_MEAN, IMAGENET_STD),
+        };
+        ModelFile {
+            format_version: MODEL_FILE_VERSION,
+            architecture: architecture_name(network.dataset).to_string(),
+            genotype_name,
+            genotype,
+            network,
+            classes,
+            mean,
+            std,
+            input_size: [3, size, size],
+        }
+    }
+
     /// Describes a CIFAR-10 model with the standard classes and normalisation.
     pub fn cifar10(
         genotype_name: Option<String>,
         genotype: Genotype,
         network: NetworkConfig,
     ) -> Self {
-        let size = network.image_size;
-        ModelFile {
-            format_version: MODEL_FILE_VERSION,
-            architecture: "cifar".to_string(),
-            genotype_name,
-            genotype,
-            network,
-            classes: CIFAR10_CLASSES.iter().map(|c| c.to_string()).collect(),
-            mean: CIFAR10_MEAN,
-            std: CIFAR10_STD,
-            input_size: [3, size, size],
-        }
+        let classes = CIFAR10_CLASSES.iter().map(|c| c.to_string()).collect();
+        ModelFile::new(genotype_name, genotype, network, classes)
     }
 
     /// Builds the network graph this file describes.
     pub fn graph(&self) -> Result<Graph, ModelError> {
-        build_cifar(&self.genotype, &self.network)
+        build_network(&self.genotype, &self.network)
     }
 
     pub fn to_json(&self) -> String {
@@ -75,10 +95,11 @@ impl ModelFile {
                 file.format_version
             )));
         }
-        if file.architecture != "cifar" {
+        let expected = architecture_name(file.network.dataset);
+        if file.architecture != expected {
             return Err(invalid(format!(
-                "unknown architecture `{}`",
-                file.architecture
+                "architecture `{}` does not match network.dataset `{}` (expected `{expected}`)",
+                file.architecture, file.network.dataset
             )));
         }
         if file.classes.len() != file.network.num_classes {
@@ -99,5 +120,13 @@ impl ModelFile {
             message: e.to_string(),
         })?;
         Self::from_json(&text, &path.display().to_string())
+    }
+}
+
+/// Returns the `architecture` value written for a network type.
+fn architecture_name(dataset: DatasetKind) -> &'static str {
+    match dataset {
+        DatasetKind::Cifar10 => "cifar",
+        DatasetKind::ImageNet => "imagenet",
     }
 }

@@ -6,9 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use models::{DatasetKind, OpTable};
 use train::final_training::{self, DeviceChoice, FinalConfig};
 
-/// Train sharpDARTS genotype networks on CIFAR-10 with libtorch.
+/// Train sharpDARTS genotype networks on CIFAR-10 or ImageNet with libtorch.
 #[derive(Parser)]
 #[command(name = "train", version)]
 struct Cli {
@@ -18,8 +19,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a genotype network from scratch with the published CIFAR-10 recipe,
-    /// without AutoAugment (not implemented yet).
+    /// Train a genotype network from scratch with the published CIFAR-10 or
+    /// ImageNet recipe, without AutoAugment (not implemented yet).
     #[command(allow_negative_numbers = true)]
     Final(Box<FinalArgs>),
     /// Print the libtorch, CUDA and threading setup.
@@ -37,7 +38,17 @@ struct FinalArgs {
     /// Built-in genotype name (e.g. SHARPSEPCONV_DARTS, DARTS) or path to a genotype JSON file.
     #[arg(long, value_name = "NAME|FILE")]
     genotype: String,
-    /// CIFAR-10 folder: train/<class>/ and test/<class>/ images, or the official binary batches.
+    /// Network type and data layout. cifar10: a folder with train/<class>/ and
+    /// test/<class>/ images, or the official binary batches. imagenet: a folder
+    /// with train/<class>/ and val/<class>/ images. Also selects the published
+    /// recipe's defaults for the options below.
+    #[arg(long, default_value = "cifar10", value_name = "cifar10|imagenet")]
+    dataset: DatasetKind,
+    /// Operation table: sharp (every convolution a SharpSepConv) or darts (the
+    /// original DARTS operations).
+    #[arg(long, default_value = "sharp", value_name = "sharp|darts")]
+    ops: OpTable,
+    /// Data folder; its layout depends on --dataset.
     #[arg(long, value_name = "DIR")]
     data: PathBuf,
     /// Run folder for config.json, model.json, weights.safetensors, metrics.jsonl
@@ -47,30 +58,31 @@ struct FinalArgs {
     /// Replace the results in a non-empty run folder (other files are kept).
     #[arg(long)]
     overwrite: bool,
-    /// Number of training epochs.
-    #[arg(long, default_value_t = 2000)]
-    epochs: usize,
-    /// Images per training step.
-    #[arg(long, default_value_t = 64)]
-    batch_size: usize,
-    /// Channels of the first cell (C); the stem has 3 C.
-    #[arg(long, default_value_t = 36)]
-    init_channels: usize,
-    /// Number of cells (L).
-    #[arg(long, default_value_t = 20)]
-    layers: usize,
-    /// Maximum learning rate, reached at the end of the warm-up.
-    #[arg(long, default_value_t = 0.025)]
-    lr: f64,
-    /// Learning rate of the last epoch.
-    #[arg(long, default_value = "1e-8")]
-    lr_min: f64,
-    /// Cosine Power Annealing exponent; 1 gives plain cosine annealing.
-    #[arg(long, default_value_t = 2.0)]
-    lr_power: f64,
-    /// Warm-up epochs W: the learning rate rises linearly over the first W + 1 epochs.
-    #[arg(long, default_value_t = final_training::DEFAULT_WARMUP_EPOCHS)]
-    warmup_epochs: usize,
+    /// Number of training epochs [default: 2000; imagenet 300].
+    #[arg(long, value_name = "N")]
+    epochs: Option<usize>,
+    /// Images per training step [default: 64; imagenet 256].
+    #[arg(long, value_name = "N")]
+    batch_size: Option<usize>,
+    /// Channels of the first cell (C) [default: 36; imagenet 48].
+    #[arg(long, value_name = "C")]
+    init_channels: Option<usize>,
+    /// Number of cells (L) [default: 20; imagenet 14].
+    #[arg(long, value_name = "L")]
+    layers: Option<usize>,
+    /// Maximum learning rate, reached at the end of the warm-up [default: 0.025; imagenet 0.1].
+    #[arg(long, value_name = "LR")]
+    lr: Option<f64>,
+    /// Learning rate of the last epoch [default: 1e-8; imagenet 0.00016].
+    #[arg(long, value_name = "LR")]
+    lr_min: Option<f64>,
+    /// Cosine Power Annealing exponent; 1 gives plain cosine annealing [default: 2; imagenet 10].
+    #[arg(long, value_name = "P")]
+    lr_power: Option<f64>,
+    /// Warm-up epochs W: the learning rate rises linearly over the first W + 1
+    /// epochs [default: 5; imagenet 10].
+    #[arg(long, value_name = "W")]
+    warmup_epochs: Option<usize>,
     /// Random seed for initialisation, subsets, shuffling, augmentation and drop path.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -92,15 +104,19 @@ struct FinalArgs {
     /// Weight of the auxiliary head's loss; 0 builds the network without the head.
     #[arg(long, default_value_t = 0.4)]
     auxiliary_weight: f64,
-    /// Drop path probability of the last epoch; it ramps up linearly from epoch 1.
-    #[arg(long, default_value_t = 0.2)]
-    drop_path_prob: f64,
+    /// Drop path probability of the last epoch; it ramps up linearly from
+    /// epoch 1 [default: 0.2; imagenet 0].
+    #[arg(long, value_name = "P")]
+    drop_path_prob: Option<f64>,
     /// Maximum global L2 norm of the gradients.
     #[arg(long, default_value_t = 5.0)]
     grad_clip: f64,
-    /// Middle width (channels) of choke convolutions.
-    #[arg(long, default_value_t = 32)]
-    mid_channels: usize,
+    /// Middle width (channels) of choke convolutions [default: 32; imagenet 96].
+    #[arg(long, value_name = "C")]
+    mid_channels: Option<usize>,
+    /// SGD weight decay [default: 3e-4; imagenet 1e-4].
+    #[arg(long, value_name = "WD")]
+    weight_decay: Option<f64>,
     /// Intra-op CPU threads for libtorch [default: all cores].
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -115,17 +131,25 @@ impl FinalArgs {
         self.cutout_length.is_some() && !self.cutout
     }
 
+    /// The published recipe of --dataset with every given option applied.
     fn to_config(&self) -> FinalConfig {
+        let recipe = FinalConfig::for_dataset(
+            self.dataset,
+            self.genotype.clone(),
+            self.data.clone(),
+            self.out.clone(),
+        );
         FinalConfig {
+            ops: self.ops,
             overwrite: self.overwrite,
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            init_channels: self.init_channels,
-            layers: self.layers,
-            lr: self.lr,
-            lr_min: self.lr_min,
-            lr_power: self.lr_power,
-            warmup_epochs: self.warmup_epochs,
+            epochs: self.epochs.unwrap_or(recipe.epochs),
+            batch_size: self.batch_size.unwrap_or(recipe.batch_size),
+            init_channels: self.init_channels.unwrap_or(recipe.init_channels),
+            layers: self.layers.unwrap_or(recipe.layers),
+            lr: self.lr.unwrap_or(recipe.lr),
+            lr_min: self.lr_min.unwrap_or(recipe.lr_min),
+            lr_power: self.lr_power.unwrap_or(recipe.lr_power),
+            warmup_epochs: self.warmup_epochs.unwrap_or(recipe.warmup_epochs),
             seed: self.seed,
             device: match self.device {
                 DeviceArg::Cpu => DeviceChoice::Cpu,
@@ -137,10 +161,11 @@ impl FinalArgs {
                 .cutout
                 .then_some(self.cutout_length.unwrap_or(DEFAULT_CUTOUT_LENGTH)),
             auxiliary_weight: self.auxiliary_weight,
-            drop_path_prob: self.drop_path_prob,
+            drop_path_prob: self.drop_path_prob.unwrap_or(recipe.drop_path_prob),
             grad_clip: self.grad_clip,
-            mid_channels: self.mid_channels,
-            ..FinalConfig::new(self.genotype.clone(), self.data.clone(), self.out.clone())
+            mid_channels: self.mid_channels.unwrap_or(recipe.mid_channels),
+            weight_decay: self.weight_decay.unwrap_or(recipe.weight_decay),
+            ..recipe
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use models::genotype::named_genotypes;
-use models::{build_cifar, count_parameters, Genotype, Graph, NetworkConfig, Scope};
+use models::{build_network, count_parameters, Genotype, Graph, NetworkConfig, Scope};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 use train::{checkpoint, Network, TrainError};
@@ -14,7 +14,7 @@ fn tiny_config(init_channels: usize, layers: usize) -> NetworkConfig {
 
 fn build(genotype: &Genotype, config: &NetworkConfig) -> (VarStore, Network) {
     let vs = VarStore::new(Device::Cpu);
-    let graph = build_cifar(genotype, config).unwrap();
+    let graph = build_network(genotype, config).unwrap();
     let network = Network::new(&vs.root(), &graph).unwrap();
     (vs, network)
 }

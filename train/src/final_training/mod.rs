@@ -18,11 +18,13 @@ use std::time::Instant;
 
 use data::cifar10::{self, Split};
 use data::{Dataset, Normalization};
-use models::{build_cifar, count_macs, count_parameters, Genotype, ModelFile, NetworkConfig};
+use models::{build_network, count_macs, count_parameters, Genotype, ModelFile, NetworkConfig};
 use tch::nn::{OptimizerConfig, VarStore};
 use tch::Device;
 
-pub use config::{DeviceChoice, FinalConfig, DEFAULT_WARMUP_EPOCHS, MOMENTUM, WEIGHT_DECAY};
+pub use config::{
+    DeviceChoice, FinalConfig, DEFAULT_WARMUP_EPOCHS, IMAGENET_WEIGHT_DECAY, MOMENTUM, WEIGHT_DECAY,
+};
 pub use outputs::{
     EpochMetrics, RunConfig, RunResult, CONFIG_FILE, METRICS_FILE, MODEL_FILE, RESULT_FILE,
     WEIGHTS_FILE,
@@ -58,15 +60,8 @@ pub fn run(config: &FinalConfig) -> Result<RunResult, TrainError> {
     let mut folder = RunFolder::prepare(&config.out_dir, config.overwrite)?;
     folder.write_config(&RunConfig::new(config, tch::get_num_threads()))?;
 
-    let network_config = NetworkConfig {
-        init_channels: config.init_channels,
-        layers: config.layers,
-        num_classes: train_set.num_classes(),
-        auxiliary: config.auxiliary_weight > 0.0,
-        mid_channels: config.mid_channels,
-        image_size: cifar10::IMAGE_SIZE,
-    };
-    let graph = build_cifar(&genotype, &network_config)?;
+    let network_config = config.network(train_set.num_classes());
+    let graph = build_network(&genotype, &network_config)?;
     folder.write_model(&model_file(
         genotype_name,
         genotype,
@@ -80,7 +75,7 @@ pub fn run(config: &FinalConfig) -> Result<RunResult, TrainError> {
     let optimizer = tch::nn::Sgd {
         momentum: MOMENTUM,
         dampening: 0.0,
-        wd: WEIGHT_DECAY,
+        wd: config.weight_decay,
         nesterov: false,
     }
     .build(&vs, config.lr)?;

@@ -6,7 +6,7 @@ use models::io::write_atomic;
 use models::ModelFile;
 use serde::{Deserialize, Serialize};
 
-use super::config::{FinalConfig, MOMENTUM, WEIGHT_DECAY};
+use super::config::{FinalConfig, MOMENTUM};
 use crate::TrainError;
 
 /// Training settings of the run, written before the first epoch.
@@ -42,7 +42,6 @@ pub struct RunConfig {
     #[serde(flatten)]
     pub config: FinalConfig,
     pub momentum: f64,
-    pub weight_decay: f64,
     /// Intra-op CPU threads of libtorch.
     pub threads: usize,
 }
@@ -54,7 +53,6 @@ impl RunConfig {
             train_version: env!("CARGO_PKG_VERSION").to_string(),
             config: config.clone(),
             momentum: MOMENTUM,
-            weight_decay: WEIGHT_DECAY,
             threads: usize::try_from(threads).unwrap_or(0),
         }
     }
