@@ -34,6 +34,11 @@ pub struct ModelFile {
     pub std: [f32; 3],
     /// Input `[channels, height, width]`.
     pub input_size: [usize; 3],
+    /// Evaluation preprocessing: resize the shorter image side to this many
+    /// pixels, then crop the centre to `input_size`. Without it, images are
+    /// resized to `input_size` directly (CIFAR).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resize_shorter: Option<usize>,
 }
 
 impl ModelFile {
@@ -46,9 +51,11 @@ impl ModelFile {
         classes: Vec<String>,
     ) -> Self {
         let size = network.image_size;
-        let (mean, std) = match network.dataset {
-            DatasetKind::Cifar10 => (CIFAR10_MEAN, CIFAR10_STD),
-            DatasetKind::ImageNet => (IMAGENET_MEAN, IMAGENET_STD),
+        let (mean, std, resize_shorter) = match network.dataset {
+            DatasetKind::Cifar10 => (CIFAR10_MEAN, CIFAR10_STD, None),
+            // The published 256-pixel resize before a 224 crop, scaled with
+            // the input size.
+            DatasetKind::ImageNet => (IMAGENET_MEAN, IMAGENET_STD, Some(size * 8 / 7)),
         };
         ModelFile {
             format_version: MODEL_FILE_VERSION,
@@ -60,6 +67,7 @@ impl ModelFile {
             mean,
             std,
             input_size: [3, size, size],
+            resize_shorter,
         }
     }
 
@@ -110,6 +118,12 @@ impl ModelFile {
             )));
         }
         file.network.validate()?;
+        let crop = file.input_size[1].max(file.input_size[2]);
+        if let Some(resize) = file.resize_shorter.filter(|&r| r < crop) {
+            return Err(invalid(format!(
+                "resize_shorter {resize} is smaller than the {crop}-pixel crop of input_size"
+            )));
+        }
         Ok(file)
     }
 

@@ -52,6 +52,10 @@ pub mod metadata_keys {
     pub const MACS: &str = "macs";
     /// The full `model.json` contents, as compact JSON.
     pub const MODEL_JSON: &str = "model_json";
+    /// Evaluation preprocessing, as a decimal string: resize the shorter side
+    /// to this many pixels, then crop the centre to the input size. Absent
+    /// when images are resized to the input size directly.
+    pub const RESIZE_SHORTER: &str = "resize_shorter";
 }
 
 /// Builds an inference ONNX model of `graph`: auxiliary-head nodes are
@@ -149,6 +153,9 @@ pub fn model_metadata(file: &ModelFile, graph: &Graph) -> Vec<(String, String)> 
     ];
     if let Some(name) = &file.genotype_name {
         entries.push((key::GENOTYPE_NAME, name.clone()));
+    }
+    if let Some(resize) = file.resize_shorter {
+        entries.push((key::RESIZE_SHORTER, resize.to_string()));
     }
     entries
         .into_iter()

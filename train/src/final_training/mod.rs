@@ -17,7 +17,7 @@ mod outputs;
 use std::time::Instant;
 
 use data::cifar10::{self, Split};
-use data::{Dataset, Normalization};
+use data::Dataset;
 use models::{build_network, count_macs, count_parameters, Genotype, ModelFile, NetworkConfig};
 use tch::nn::{OptimizerConfig, VarStore};
 use tch::Device;
@@ -199,13 +199,7 @@ fn model_file(
     network: NetworkConfig,
     dataset: &Dataset,
 ) -> ModelFile {
-    let normalization = Normalization::CIFAR10;
-    ModelFile {
-        classes: dataset.classes.clone(),
-        mean: normalization.mean,
-        std: normalization.std,
-        ..ModelFile::cifar10(genotype_name, genotype, network)
-    }
+    ModelFile::new(genotype_name, genotype, network, dataset.classes.clone())
 }
 
 /// Records an epoch; it becomes the best one when its test accuracy is higher
