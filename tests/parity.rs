@@ -49,7 +49,10 @@ fn libtorch_logits(
     randomise_batch_norm(&vs);
     let logits = tch::no_grad(|| network.forward_t(input, false, 0.0).0);
 
-    let model_file = models::ModelFile::cifar10(None, genotype, config.clone());
+    let classes = (0..config.num_classes)
+        .map(|i| format!("class_{i}"))
+        .collect();
+    let model_file = models::ModelFile::new(None, genotype, config.clone(), classes);
     let weights_path = dir.join("weights.safetensors");
     train::checkpoint::save(&vs, &weights_path).unwrap();
     std::fs::write(dir.join("model.json"), model_file.to_json()).unwrap();
@@ -75,27 +78,71 @@ fn max_abs_difference(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
-fn check_parity(genotype: &str) {
+/// Returns the largest logit difference between libtorch and ONNX Runtime
+/// over `batches`, after checking that the logits are not all near zero.
+fn parity_error(genotype: &str, config: &models::NetworkConfig, batches: &[usize]) -> f32 {
     tch::manual_seed(7);
-    let config = models::NetworkConfig::cifar10(16, 8);
-    for batch in [1usize, 7] {
+    let size = config.image_size as i64;
+    let mut worst = 0.0f32;
+    for &batch in batches {
         let dir = tempfile::tempdir().unwrap();
-        let input = Tensor::randn([batch as i64, 3, 32, 32], (Kind::Float, Device::Cpu));
-        let expected = libtorch_logits(genotype, &config, &input, dir.path());
+        let input = Tensor::randn([batch as i64, 3, size, size], (Kind::Float, Device::Cpu));
+        let expected = libtorch_logits(genotype, config, &input, dir.path());
         let expected: Vec<f32> = Vec::try_from(expected.flatten(0, -1)).unwrap();
         let input: Vec<f32> = Vec::try_from(input.flatten(0, -1)).unwrap();
         let actual = onnx_logits(dir.path(), &input, batch);
-        let difference = max_abs_difference(&expected, &actual);
-        assert!(
-            difference <= TOLERANCE,
-            "{genotype} batch {batch}: max |libtorch - onnxruntime| = {difference:e}"
-        );
+        worst = worst.max(max_abs_difference(&expected, &actual));
         let spread = expected.iter().fold(0.0f32, |m, x| m.max(x.abs()));
         assert!(
             spread > 1e-3,
             "{genotype}: logits are all near zero, so parity proves nothing"
         );
     }
+    worst
+}
+
+fn check_parity(genotype: &str) {
+    let config = models::NetworkConfig::cifar10(16, 8);
+    let difference = parity_error(genotype, &config, &[1, 7]);
+    assert!(
+        difference <= TOLERANCE,
+        "{genotype}: max |libtorch - onnxruntime| = {difference:e}"
+    );
+}
+
+/// Checks every built-in genotype on `config`'s network type, at batch 1 and
+/// 3, with each operation table that has all of the genotype's operations.
+fn check_every_named_genotype(config: &models::NetworkConfig) {
+    let mut failures = Vec::new();
+    for named in models::genotype::named_genotypes() {
+        let genotype = named.genotype();
+        for table in models::OpTable::ALL {
+            let uses_only_table = genotype
+                .normal
+                .iter()
+                .chain(&genotype.reduce)
+                .all(|edge| table.contains(edge.op));
+            if !uses_only_table {
+                continue;
+            }
+            let config = models::NetworkConfig {
+                ops: table,
+                ..config.clone()
+            };
+            let difference = parity_error(&named.name, &config, &[1, 3]);
+            eprintln!(
+                "{} {} ops {table}: max difference {difference:.2e}",
+                config.dataset, named.name
+            );
+            if difference > TOLERANCE {
+                failures.push(format!("{} ({table}): {difference:e}", named.name));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "parity above {TOLERANCE}: {failures:?}"
+    );
 }
 
 #[test]
@@ -106,4 +153,28 @@ fn sharpsepconv_darts_parity() {
 #[test]
 fn darts_v2_parity() {
     check_parity("DARTS");
+}
+
+#[test]
+fn every_named_genotype_cifar_parity() {
+    check_every_named_genotype(&models::NetworkConfig::cifar10(8, 5));
+}
+
+#[test]
+fn every_named_genotype_imagenet_parity() {
+    let config = models::NetworkConfig {
+        num_classes: 10,
+        ..models::NetworkConfig::imagenet(8, 5)
+    };
+    check_every_named_genotype(&config);
+}
+
+/// Every built-in genotype at the published sizes (CIFAR 36 x 20, ImageNet
+/// 48 x 14 with 1000 classes). Takes several minutes on two cores; run with
+/// `cargo test --release --test parity -- --ignored --nocapture`.
+#[test]
+#[ignore = "slow: published sizes"]
+fn every_named_genotype_parity_at_published_sizes() {
+    check_every_named_genotype(&models::NetworkConfig::cifar10(36, 20));
+    check_every_named_genotype(&models::NetworkConfig::imagenet(48, 14));
 }
