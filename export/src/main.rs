@@ -1,4 +1,5 @@
-//! `export`: writes a trained or freshly initialised sharpDARTS network as ONNX.
+//! `export`: writes a trained or freshly initialised sharpDARTS network as
+//! ONNX, or draws the cells of its genotype.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,49 +9,66 @@ use anyhow::{Context, Result};
 use clap::{ArgGroup, Parser};
 use export::onnx::{self, metadata_keys};
 use export::Weights;
-use models::{Genotype, ModelFile, NetworkConfig};
+use models::{CellKind, Genotype, ModelFile, NetworkConfig};
 use tracing::info;
 
-/// Export a sharpDARTS network to ONNX (opset 17, BatchNorm folded).
+/// Export a sharpDARTS network to ONNX (opset 17, BatchNorm folded), or draw
+/// the normal and reduction cells of its genotype.
 ///
-/// Either from a training run directory (model.json + weights.safetensors) or
-/// from a genotype with freshly initialised weights, for benchmarks and tests.
+/// The network comes from a training run directory or from a genotype, which
+/// --onnx gives freshly initialised weights, for benchmarks and tests.
 #[derive(Parser, Debug)]
 #[command(version)]
-#[command(group(ArgGroup::new("format").required(true).multiple(true).args(["onnx"])))]
+#[command(group(ArgGroup::new("mode").required(true).args(["onnx", "diagram"])))]
 #[command(group(ArgGroup::new("source").required(true).args(["run", "genotype"])))]
 struct Args {
     /// Write an ONNX model.
     #[arg(long)]
     onnx: bool,
 
-    /// Training run directory containing model.json and weights.safetensors.
+    /// Write cell diagrams into the --out folder: <name>_normal.dot,
+    /// <name>_normal.svg, <name>_reduction.dot and <name>_reduction.svg.
+    #[arg(long)]
+    diagram: bool,
+
+    /// Training run directory containing model.json, and weights.safetensors for --onnx.
     #[arg(long, value_name = "RUN_DIR")]
     run: Option<PathBuf>,
 
     /// Built-in genotype name (e.g. SHARPSEPCONV_DARTS, DARTS) or genotype JSON file;
-    /// the network gets CIFAR-10 settings and random weights.
-    #[arg(long, value_name = "NAME|FILE", requires_all = ["init_channels", "layers"])]
+    /// with --onnx the network gets CIFAR-10 settings and random weights.
+    #[arg(long, value_name = "NAME|FILE")]
     genotype: Option<String>,
 
-    /// Channels of the first cell; required with --genotype.
-    #[arg(long, value_name = "C", conflicts_with = "run")]
+    /// Channels of the first cell; required with --onnx --genotype.
+    #[arg(
+        long,
+        value_name = "C",
+        conflicts_with_all = ["run", "diagram"],
+        required_unless_present_any = ["run", "diagram"]
+    )]
     init_channels: Option<usize>,
 
-    /// Number of cells; required with --genotype.
-    #[arg(long, value_name = "L", conflicts_with = "run")]
+    /// Number of cells; required with --onnx --genotype.
+    #[arg(
+        long,
+        value_name = "L",
+        conflicts_with_all = ["run", "diagram"],
+        required_unless_present_any = ["run", "diagram"]
+    )]
     layers: Option<usize>,
 
-    /// Number of classes, with --genotype.
-    #[arg(long, default_value_t = 10, conflicts_with = "run")]
+    /// Number of classes, with --onnx --genotype.
+    #[arg(long, default_value_t = 10, conflicts_with_all = ["run", "diagram"])]
     num_classes: usize,
 
-    /// Seed of the random initialisation, with --genotype.
-    #[arg(long, default_value_t = 0, conflicts_with = "run")]
+    /// Seed of the random initialisation, with --onnx --genotype.
+    #[arg(long, default_value_t = 0, conflicts_with_all = ["run", "diagram"])]
     seed: u64,
 
-    /// Output ONNX file.
-    #[arg(long, value_name = "FILE")]
+    /// Output: the ONNX file with --onnx, the folder for the diagrams with
+    /// --diagram (created if missing).
+    #[arg(long, value_name = "PATH")]
     out: PathBuf,
 }
 
@@ -87,14 +105,14 @@ fn run() -> Result<()> {
         )
         .init();
     let args = Args::parse();
+    if args.diagram {
+        return write_diagrams(&args);
+    }
     let (file, weights) = match &args.run {
         Some(run) => load_run(run)?,
         None => fresh_model(&args)?,
     };
-    if args.onnx {
-        write_onnx(&file, &weights, &args.out)?;
-    }
-    Ok(())
+    write_onnx(&file, &weights, &args.out)
 }
 
 /// Reads `model.json` and `weights.safetensors` from a run directory.
@@ -161,4 +179,89 @@ fn write_onnx(file: &ModelFile, weights: &Weights, out: &Path) -> Result<()> {
         size
     );
     Ok(())
+}
+
+/// Writes the DOT and SVG diagrams of both cells of the `--genotype` or
+/// `--run` genotype into the `--out` folder, creating it if needed.
+fn write_diagrams(args: &Args) -> Result<()> {
+    let (name, genotype) = match (&args.run, &args.genotype) {
+        (Some(run), _) => run_genotype(run)?,
+        (None, Some(name_or_path)) => named_or_file_genotype(name_or_path)?,
+        (None, None) => anyhow::bail!("--diagram needs --genotype NAME|FILE or --run RUN_DIR"),
+    };
+    let folder = &args.out;
+    anyhow::ensure!(
+        folder.is_dir() || !folder.exists(),
+        "--out {} is not a folder; --diagram writes four files, so pass a folder path",
+        folder.display()
+    );
+    std::fs::create_dir_all(folder)
+        .with_context(|| format!("failed to create the output folder {}", folder.display()))?;
+    for kind in CellKind::ALL {
+        let files = [
+            ("dot", models::cell_dot(&genotype, kind)),
+            ("svg", models::cell_svg(&genotype, kind)),
+        ];
+        for (extension, text) in files {
+            let path = folder.join(format!("{name}_{}.{extension}", kind.name()));
+            models::io::write_atomic(&path, text.as_bytes())
+                .with_context(|| format!("failed to write {}", path.display()))?;
+            info!(path = %path.display(), cell = kind.name(), "wrote a cell diagram");
+        }
+    }
+    Ok(())
+}
+
+/// Resolves `--genotype` for `--diagram`. The file name prefix is the name as
+/// given for a built-in genotype, or the file stem for a JSON file.
+fn named_or_file_genotype(name_or_path: &str) -> Result<(String, Genotype)> {
+    let genotype = Genotype::resolve(name_or_path)
+        .with_context(|| format!("invalid --genotype {name_or_path}"))?;
+    let name = if models::genotype::named(name_or_path).is_some() {
+        name_or_path.to_string()
+    } else {
+        let stem = Path::new(name_or_path).file_stem().unwrap_or_default();
+        stem.to_string_lossy().into_owned()
+    };
+    Ok((file_name_prefix(&name), genotype))
+}
+
+/// Reads the genotype of a run from its `model.json`. The file name prefix is
+/// the built-in genotype name recorded there, else the run folder's name.
+fn run_genotype(run: &Path) -> Result<(String, Genotype)> {
+    anyhow::ensure!(
+        run.is_dir(),
+        "run directory {} not found; pass the folder a training run wrote",
+        run.display()
+    );
+    let model_path = run.join("model.json");
+    let file = ModelFile::load(&model_path)
+        .with_context(|| format!("failed to load run {}", run.display()))?;
+    let name = match file.genotype_name {
+        Some(name) => name,
+        None => {
+            let folder = run.canonicalize().unwrap_or_else(|_| run.to_path_buf());
+            let folder_name = folder.file_name().unwrap_or_default();
+            folder_name.to_string_lossy().into_owned()
+        }
+    };
+    Ok((file_name_prefix(&name), file.genotype))
+}
+
+/// Makes a name safe as a file name prefix: characters other than ASCII
+/// letters, digits, `-`, `_` and `.` become `_`, and an empty name becomes
+/// `genotype`.
+fn file_name_prefix(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' | '.' => c,
+            _ => '_',
+        })
+        .collect();
+    if safe.is_empty() || safe.chars().all(|c| c == '.') {
+        "genotype".to_string()
+    } else {
+        safe
+    }
 }

@@ -5,6 +5,7 @@
 //! training back end (libtorch), the ONNX exporter and the counters all read.
 
 pub mod count;
+pub mod diagram;
 pub mod genotype;
 pub mod graph;
 pub mod io;
@@ -14,6 +15,7 @@ pub mod ops;
 pub mod primitive;
 
 pub use count::{count_macs, count_parameters, ParamCount};
+pub use diagram::{cell_dot, cell_svg, CellKind};
 pub use genotype::{Edge, Genotype};
 pub use graph::{Graph, Node, NodeId, Op, ParamRole, ParamSpec, Scope, Shape};
 pub use model_file::ModelFile;
