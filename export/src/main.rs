@@ -6,21 +6,22 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use clap::{ArgGroup, Parser};
+use clap::{ArgGroup, CommandFactory, Parser};
 use export::onnx::{self, metadata_keys};
 use export::Weights;
-use models::{CellKind, Genotype, ModelFile, NetworkConfig};
+use models::{CellKind, DatasetKind, Genotype, ModelFile, NetworkConfig, OpTable};
 use tracing::info;
 
-/// Export a sharpDARTS network to ONNX (opset 17, BatchNorm folded), or draw
-/// the normal and reduction cells of its genotype.
+/// Export a sharpDARTS network to ONNX (opset 17, BatchNorm folded), draw
+/// the normal and reduction cells of its genotype, or list the built-in
+/// genotypes.
 ///
 /// The network comes from a training run directory or from a genotype, which
 /// --onnx gives freshly initialised weights, for benchmarks and tests.
 #[derive(Parser, Debug)]
 #[command(version)]
-#[command(group(ArgGroup::new("mode").required(true).args(["onnx", "diagram"])))]
-#[command(group(ArgGroup::new("source").required(true).args(["run", "genotype"])))]
+#[command(group(ArgGroup::new("mode").required(true).args(["onnx", "diagram", "list_genotypes"])))]
+#[command(group(ArgGroup::new("source").args(["run", "genotype"])))]
 struct Args {
     /// Write an ONNX model.
     #[arg(long)]
@@ -31,12 +32,21 @@ struct Args {
     #[arg(long)]
     diagram: bool,
 
+    /// List the built-in genotypes with their search space and their sizes
+    /// on CIFAR-10 (36 channels, 20 cells) and ImageNet (48 channels, 14 cells).
+    #[arg(long, conflicts_with_all = ["source", "out"])]
+    list_genotypes: bool,
+
+    /// Print the genotype list as JSON, with --list-genotypes.
+    #[arg(long, requires = "list_genotypes")]
+    json: bool,
+
     /// Training run directory containing model.json, and weights.safetensors for --onnx.
     #[arg(long, value_name = "RUN_DIR")]
     run: Option<PathBuf>,
 
     /// Built-in genotype name (e.g. SHARPSEPCONV_DARTS, DARTS) or genotype JSON file;
-    /// with --onnx the network gets CIFAR-10 settings and random weights.
+    /// with --onnx the network gets the --dataset settings and random weights.
     #[arg(long, value_name = "NAME|FILE")]
     genotype: Option<String>,
 
@@ -44,8 +54,7 @@ struct Args {
     #[arg(
         long,
         value_name = "C",
-        conflicts_with_all = ["run", "diagram"],
-        required_unless_present_any = ["run", "diagram"]
+        conflicts_with_all = ["run", "diagram"]
     )]
     init_channels: Option<usize>,
 
@@ -53,14 +62,39 @@ struct Args {
     #[arg(
         long,
         value_name = "L",
-        conflicts_with_all = ["run", "diagram"],
-        required_unless_present_any = ["run", "diagram"]
+        conflicts_with_all = ["run", "diagram"]
     )]
     layers: Option<usize>,
 
-    /// Number of classes, with --onnx --genotype.
-    #[arg(long, default_value_t = 10, conflicts_with_all = ["run", "diagram"])]
-    num_classes: usize,
+    /// Network type, with --onnx --genotype: cifar10 (32x32 input) or
+    /// imagenet (224x224 input, 1000 classes unless --num-classes).
+    #[arg(
+        long,
+        default_value = "cifar10",
+        value_name = "cifar10|imagenet",
+        conflicts_with_all = ["run", "diagram"]
+    )]
+    dataset: DatasetKind,
+
+    /// Operation table, with --onnx --genotype: sharp or darts (the original
+    /// DARTS operations).
+    #[arg(
+        long,
+        default_value = "sharp",
+        value_name = "sharp|darts",
+        conflicts_with_all = ["run", "diagram"]
+    )]
+    ops: OpTable,
+
+    /// Middle width of choke convolutions, with --onnx --genotype
+    /// [default: 32 for cifar10, 96 for imagenet].
+    #[arg(long, value_name = "C", conflicts_with_all = ["run", "diagram"])]
+    mid_channels: Option<usize>,
+
+    /// Number of classes, with --onnx --genotype [default: 10 for cifar10,
+    /// 1000 for imagenet].
+    #[arg(long, value_name = "N", conflicts_with_all = ["run", "diagram"])]
+    num_classes: Option<usize>,
 
     /// Seed of the random initialisation, with --onnx --genotype.
     #[arg(long, default_value_t = 0, conflicts_with_all = ["run", "diagram"])]
@@ -68,8 +102,15 @@ struct Args {
 
     /// Output: the ONNX file with --onnx, the folder for the diagrams with
     /// --diagram (created if missing).
-    #[arg(long, value_name = "PATH")]
-    out: PathBuf,
+    #[arg(long, value_name = "PATH", required_unless_present = "list_genotypes")]
+    out: Option<PathBuf>,
+}
+
+impl Args {
+    /// Returns `--out`, which clap requires unless --list-genotypes is given.
+    fn out(&self) -> &Path {
+        self.out.as_deref().expect("clap requires --out here")
+    }
 }
 
 fn main() -> ExitCode {
@@ -105,6 +146,10 @@ fn run() -> Result<()> {
         )
         .init();
     let args = Args::parse();
+    if args.list_genotypes {
+        return list_genotypes(args.json);
+    }
+    check_required(&args);
     if args.diagram {
         return write_diagrams(&args);
     }
@@ -112,7 +157,34 @@ fn run() -> Result<()> {
         Some(run) => load_run(run)?,
         None => fresh_model(&args)?,
     };
-    write_onnx(&file, &weights, &args.out)
+    write_onnx(&file, &weights, args.out())
+}
+
+/// Exits with clap's usage error when the network source, or the network
+/// size that --onnx --genotype needs, is missing.
+fn check_required(args: &Args) {
+    let mut missing = Vec::new();
+    if args.run.is_none() && args.genotype.is_none() {
+        missing.push("<--run <RUN_DIR>|--genotype <NAME|FILE>>");
+    }
+    if args.onnx && args.run.is_none() {
+        if args.init_channels.is_none() {
+            missing.push("--init-channels <C>");
+        }
+        if args.layers.is_none() {
+            missing.push("--layers <L>");
+        }
+    }
+    if missing.is_empty() {
+        return;
+    }
+    let message = format!(
+        "the following required arguments were not provided:\n  {}",
+        missing.join("\n  ")
+    );
+    Args::command()
+        .error(clap::error::ErrorKind::MissingRequiredArgument, message)
+        .exit();
 }
 
 /// Reads `model.json` and `weights.safetensors` from a run directory.
@@ -130,7 +202,7 @@ fn load_run(run: &Path) -> Result<(ModelFile, Weights)> {
     Ok((file, weights))
 }
 
-/// Builds a CIFAR network for `--genotype` with seeded random weights.
+/// Builds the `--dataset` network for `--genotype` with seeded random weights.
 fn fresh_model(args: &Args) -> Result<(ModelFile, Weights)> {
     let name_or_path = args.genotype.as_deref().context("--genotype is required")?;
     let genotype = Genotype::resolve(name_or_path)
@@ -138,14 +210,22 @@ fn fresh_model(args: &Args) -> Result<(ModelFile, Weights)> {
     let genotype_name = models::genotype::named(name_or_path).map(|g| g.name.to_string());
     let init_channels = args.init_channels.context("--init-channels is required")?;
     let layers = args.layers.context("--layers is required")?;
-    let mut network = NetworkConfig::cifar10(init_channels, layers);
-    network.num_classes = args.num_classes;
-    let mut file = ModelFile::cifar10(genotype_name, genotype, network);
-    if args.num_classes != file.classes.len() {
-        file.classes = (0..args.num_classes)
+    let recipe = NetworkConfig::for_dataset(args.dataset, init_channels, layers);
+    let network = NetworkConfig {
+        ops: args.ops,
+        num_classes: args.num_classes.unwrap_or(recipe.num_classes),
+        mid_channels: args.mid_channels.unwrap_or(recipe.mid_channels),
+        ..recipe
+    };
+    let is_cifar10 = args.dataset == DatasetKind::Cifar10 && network.num_classes == 10;
+    let file = if is_cifar10 {
+        ModelFile::cifar10(genotype_name, genotype, network)
+    } else {
+        let classes = (0..network.num_classes)
             .map(|i| format!("class_{i}"))
             .collect();
-    }
+        ModelFile::new(genotype_name, genotype, network, classes)
+    };
     let graph = file.graph().context("invalid network settings")?;
     let weights = Weights::random(&graph, args.seed);
     info!(seed = args.seed, "initialised weights randomly");
@@ -189,7 +269,7 @@ fn write_diagrams(args: &Args) -> Result<()> {
         (None, Some(name_or_path)) => named_or_file_genotype(name_or_path)?,
         (None, None) => anyhow::bail!("--diagram needs --genotype NAME|FILE or --run RUN_DIR"),
     };
-    let folder = &args.out;
+    let folder = args.out();
     anyhow::ensure!(
         folder.is_dir() || !folder.exists(),
         "--out {} is not a folder; --diagram writes four files, so pass a folder path",
@@ -264,4 +344,84 @@ fn file_name_prefix(name: &str) -> String {
     } else {
         safe
     }
+}
+
+/// One row of `--list-genotypes`.
+#[derive(serde::Serialize)]
+struct GenotypeRow {
+    name: String,
+    aliases: Vec<String>,
+    /// Search space the genotype was found in; none for NASNet and AmoebaNet.
+    primitives: Option<String>,
+    cifar10: Size,
+    imagenet: Size,
+}
+
+/// Parameters (without the auxiliary head) and multiply-adds of one network.
+#[derive(serde::Serialize)]
+struct Size {
+    init_channels: usize,
+    layers: usize,
+    params: usize,
+    macs: u64,
+}
+
+fn published_size(genotype: &Genotype, config: &NetworkConfig) -> Result<Size> {
+    let graph = models::build_network(genotype, config)?;
+    Ok(Size {
+        init_channels: config.init_channels,
+        layers: config.layers,
+        params: models::count_parameters(&graph).main,
+        macs: models::count_macs(&graph),
+    })
+}
+
+/// Prints every built-in genotype with its sizes at the published network
+/// settings, as a table or as JSON.
+fn list_genotypes(json: bool) -> Result<()> {
+    let cifar = NetworkConfig::cifar10(36, 20);
+    let imagenet = NetworkConfig::imagenet(48, 14);
+    let mut rows = Vec::new();
+    for named in models::genotype::named_genotypes() {
+        let genotype = named.genotype();
+        rows.push(GenotypeRow {
+            name: named.name.clone(),
+            aliases: named.aliases.clone(),
+            primitives: named.primitives.clone(),
+            cifar10: published_size(&genotype, &cifar)?,
+            imagenet: published_size(&genotype, &imagenet)?,
+        });
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!(
+        "{:<36} {:<20} {:>10} {:>12} {:>10} {:>12}  aliases",
+        "genotype", "primitives", "C10 params", "C10 MACs", "IN params", "IN MACs"
+    );
+    for row in &rows {
+        println!(
+            "{:<36} {:<20} {:>10} {:>12} {:>10} {:>12}  {}",
+            row.name,
+            row.primitives.as_deref().unwrap_or("-"),
+            row.cifar10.params,
+            row.cifar10.macs,
+            row.imagenet.params,
+            row.imagenet.macs,
+            row.aliases.join(", ")
+        );
+    }
+    println!(
+        "C10: CIFAR-10 network, {} channels x {} cells, choke width {}; \
+         IN: ImageNet network, {} x {}, choke width {}. \
+         Parameters exclude the auxiliary head.",
+        cifar.init_channels,
+        cifar.layers,
+        cifar.mid_channels,
+        imagenet.init_channels,
+        imagenet.layers,
+        imagenet.mid_channels
+    );
+    Ok(())
 }

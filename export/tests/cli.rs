@@ -324,3 +324,136 @@ fn closed_stdout_ends_quietly() {
     assert!(!message.contains("panicked"), "{message}");
     assert!(!message.contains("Broken pipe"), "{message}");
 }
+
+fn metadata_value(model: &ModelProto, key: &str) -> Option<String> {
+    model
+        .metadata_props
+        .iter()
+        .find(|entry| entry.key == key)
+        .map(|entry| entry.value.clone())
+}
+
+#[test]
+fn imagenet_export_records_its_preprocessing() {
+    let (_dir, out) = scratch_out();
+    let args = [
+        "--onnx",
+        "--genotype",
+        "SHARP_DARTS",
+        "--dataset",
+        "imagenet",
+        "--init-channels",
+        "8",
+        "--layers",
+        "5",
+        "--num-classes",
+        "7",
+        "--out",
+        &out,
+    ];
+    let output = export_command(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let model = ModelProto::parse_from_bytes(&std::fs::read(&out).unwrap()).unwrap();
+    let size = metadata_value(&model, "input_size").unwrap();
+    assert_eq!(size, "[3,224,224]");
+    assert_eq!(metadata_value(&model, "resize_shorter").unwrap(), "256");
+    let network: NetworkConfig =
+        serde_json::from_str(&metadata_value(&model, "network").unwrap()).unwrap();
+    assert_eq!(network.dataset, models::DatasetKind::ImageNet);
+    assert_eq!(network.mid_channels, 96);
+    assert_eq!(network.num_classes, 7);
+    let classes: Vec<String> =
+        serde_json::from_str(&metadata_value(&model, "classes").unwrap()).unwrap();
+    assert_eq!(classes.len(), 7);
+    let mean = metadata_value(&model, "mean").unwrap();
+    assert_eq!(mean, "[0.485,0.456,0.406]");
+}
+
+#[test]
+fn darts_table_rejects_choke_genotype() {
+    let (_dir, out) = scratch_out();
+    let args = [
+        "--onnx",
+        "--genotype",
+        "SHARP_DARTS",
+        "--ops",
+        "darts",
+        "--init-channels",
+        "8",
+        "--layers",
+        "5",
+        "--out",
+        &out,
+    ];
+    let output = export_command(&args);
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(message.contains("invalid --ops darts"), "{message}");
+    assert!(message.contains("use --ops sharp"), "{message}");
+    assert!(!Path::new(&out).exists());
+}
+
+#[test]
+fn darts_table_changes_the_exported_network() {
+    let sizes: Vec<String> = ["sharp", "darts"]
+        .iter()
+        .map(|table| {
+            let (_dir, out) = scratch_out();
+            let args = [
+                "--onnx",
+                "--genotype",
+                "DARTS",
+                "--ops",
+                table,
+                "--init-channels",
+                "36",
+                "--layers",
+                "20",
+                "--out",
+                &out,
+            ];
+            let output = export_command(&args);
+            assert!(output.status.success(), "{}", stderr(&output));
+            let model = ModelProto::parse_from_bytes(&std::fs::read(&out).unwrap()).unwrap();
+            metadata_value(&model, "params").unwrap()
+        })
+        .collect();
+    // The published sizes of DARTS at 36 x 20 with either table.
+    assert_eq!(sizes, ["3529270", "3349342"]);
+}
+
+#[test]
+fn genotype_list_matches_the_models_counts() {
+    let output = export_command(&["--list-genotypes", "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rows: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), models::genotype::named_genotypes().len());
+    let row = rows
+        .iter()
+        .find(|row| {
+            row["aliases"]
+                .as_array()
+                .unwrap()
+                .contains(&"SHARPSEPCONV_DARTS".into())
+        })
+        .expect("SHARPSEPCONV_DARTS is listed by its alias");
+    assert_eq!(row["primitives"], "DARTS_PRIMITIVES");
+    assert_eq!(row["cifar10"]["params"], 3_555_622);
+    assert_eq!(row["cifar10"]["macs"], 578_604_672);
+    assert_eq!(row["imagenet"]["params"], 4_973_728);
+    assert_eq!(row["imagenet"]["macs"], 572_981_376);
+
+    let table = export_command(&["--list-genotypes"]);
+    assert!(table.status.success(), "{}", stderr(&table));
+    let text = String::from_utf8(table.stdout).unwrap();
+    for named in models::genotype::named_genotypes() {
+        assert!(
+            text.contains(&named.name),
+            "{} missing:\n{text}",
+            named.name
+        );
+    }
+    let rejected = export_command(&["--list-genotypes", "--genotype", "DARTS"]);
+    assert_eq!(rejected.status.code(), Some(2));
+}
