@@ -163,7 +163,7 @@ impl Iterator for EvalBatches<'_> {
 
 impl ExactSizeIterator for EvalBatches<'_> {}
 
-fn check_batch_size(batch_size: usize) -> Result<()> {
+pub(crate) fn check_batch_size(batch_size: usize) -> Result<()> {
     if batch_size == 0 {
         return Err(DataError::InvalidArgument {
             name: "batch size",
@@ -174,7 +174,11 @@ fn check_batch_size(batch_size: usize) -> Result<()> {
     Ok(())
 }
 
-fn next_chunk<'o>(order: &'o [usize], position: &mut usize, size: usize) -> Option<&'o [usize]> {
+pub(crate) fn next_chunk<'o>(
+    order: &'o [usize],
+    position: &mut usize,
+    size: usize,
+) -> Option<&'o [usize]> {
     if *position >= order.len() {
         return None;
     }
@@ -184,7 +188,7 @@ fn next_chunk<'o>(order: &'o [usize], position: &mut usize, size: usize) -> Opti
     Some(chunk)
 }
 
-fn remaining_batches(total: usize, position: usize, size: usize) -> usize {
+pub(crate) fn remaining_batches(total: usize, position: usize, size: usize) -> usize {
     (total - position).div_ceil(size)
 }
 

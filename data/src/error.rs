@@ -54,6 +54,26 @@ pub enum DataError {
     NoClasses { dir: PathBuf },
     #[error("{dir} contains no decodable image ({skipped} files skipped); expected PNG or JPEG files in its class folders")]
     NoImages { dir: PathBuf, skipped: usize },
+    #[error(
+        "{dir} contains no image files; expected .jpg, .jpeg or .png files in its class folders"
+    )]
+    NoImageFiles { dir: PathBuf },
+    #[error("{dir} is not an ImageNet folder: {reason}")]
+    NotImageNet { dir: PathBuf, reason: String },
+    #[error(
+        "the class folders of {train} and {val} differ: {difference}; \
+         both splits need the same class folders"
+    )]
+    SplitClassMismatch {
+        train: PathBuf,
+        val: PathBuf,
+        difference: String,
+    },
+    #[error(
+        "invalid class table {path}: {reason}; expected one `index<TAB>synset<TAB>name` \
+         line per class"
+    )]
+    InvalidClassTable { path: PathBuf, reason: String },
     #[error("invalid {name} {value}: {fix}")]
     InvalidArgument {
         name: &'static str,

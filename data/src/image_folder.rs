@@ -4,6 +4,14 @@
 //! the `i`-th name. Images are the `.jpg`, `.jpeg` and `.png` files (any
 //! letter case) of each class folder, in sorted file-name order. Hidden
 //! entries (names starting with `.`) are ignored.
+//!
+//! [`load`] decodes every image into memory at one fixed size, which suits
+//! CIFAR-10. [`scan`] only lists the files ([`ImageFiles`]) for data sets
+//! such as ImageNet that are decoded lazily, batch by batch.
+//!
+//! NOTE: only files directly inside a class folder are listed. torchvision's
+//! `ImageFolder` also walks nested sub-folders, so a class folder with
+//! sub-folders gives fewer images here.
 
 use std::path::{Path, PathBuf};
 
@@ -49,6 +57,87 @@ pub fn load_with_report(dir: &Path, size: usize) -> Result<(Dataset, LoadReport)
         });
     }
     Ok((dataset, report))
+}
+
+/// The image files of an ImageFolder, listed but not decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageFiles {
+    /// The folder that contains the class folders.
+    pub root: PathBuf,
+    /// Class names (folder names) in label order.
+    pub classes: Vec<String>,
+    /// Path and class index of every image, ordered by class, then file name.
+    pub samples: Vec<(PathBuf, u16)>,
+}
+
+impl ImageFiles {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    /// Path of image `i`. Panics if `i >= len()`.
+    pub fn path(&self, i: usize) -> &Path {
+        &self.samples[i].0
+    }
+
+    /// Class index of image `i`. Panics if `i >= len()`.
+    pub fn label(&self, i: usize) -> usize {
+        usize::from(self.samples[i].1)
+    }
+
+    /// Class index of every image, in image order.
+    pub fn labels(&self) -> Vec<u16> {
+        self.samples.iter().map(|&(_, label)| label).collect()
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.classes.len()
+    }
+
+    /// Number of images of each class, indexed by label.
+    pub fn class_counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.classes.len()];
+        for &(_, label) in &self.samples {
+            counts[usize::from(label)] += 1;
+        }
+        counts
+    }
+
+    /// Copies the entries at `indices`, in that order, into a new list with
+    /// the same classes. Panics if an index is out of range.
+    pub fn select(&self, indices: &[usize]) -> ImageFiles {
+        ImageFiles {
+            root: self.root.clone(),
+            classes: self.classes.clone(),
+            samples: indices.iter().map(|&i| self.samples[i].clone()).collect(),
+        }
+    }
+}
+
+/// Lists the class folders of `dir` and the image files in each, without
+/// decoding them.
+///
+/// Fails when `dir` has no class folder or the class folders contain no file
+/// with an image extension. A class folder without images only logs a
+/// warning, so its class keeps its label.
+pub fn scan(dir: &Path) -> Result<ImageFiles> {
+    let classes = list_classes(dir)?;
+    let samples = list_files(dir, &classes)?;
+    if samples.is_empty() {
+        return Err(DataError::NoImageFiles {
+            dir: dir.to_path_buf(),
+        });
+    }
+    Ok(ImageFiles {
+        root: dir.to_path_buf(),
+        classes,
+        samples,
+    })
 }
 
 fn check_size(size: usize) -> Result<u32> {

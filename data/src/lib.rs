@@ -4,16 +4,22 @@
 //! Images are kept as 8-bit RGB in HWC order ([`Dataset`]). The model input
 //! comes from [`transform`] (normalisation to CHW `f32`), [`augment`] (the
 //! CIFAR training recipe of pad-and-crop, flip and Cutout) and [`batch`]
-//! (shuffled training batches and ordered evaluation batches, NCHW). This
-//! crate links neither libtorch nor ONNX Runtime.
+//! (shuffled training batches and ordered evaluation batches, NCHW).
+//!
+//! ImageNet-sized data stays on disk: [`imagenet`] lists the files of an
+//! ImageFolder root (`train/`, `val/`) and provides torchvision's ImageNet
+//! transforms, and [`FileBatches`] decodes and transforms each batch on
+//! worker threads. This crate links neither libtorch nor ONNX Runtime.
 
 pub mod augment;
 pub mod batch;
 pub mod cifar10;
 mod dataset;
 mod error;
+pub mod file_batch;
 pub mod image;
 pub mod image_folder;
+pub mod imagenet;
 pub mod subset;
 pub mod transform;
 
@@ -21,6 +27,8 @@ pub use augment::Augment;
 pub use batch::{prefetch, Batch, EvalBatches, TrainBatches};
 pub use dataset::{Dataset, LoadReport};
 pub use error::{with_sources, DataError};
+pub use file_batch::{FileBatches, ImageTransform, SkippedImages};
+pub use image_folder::ImageFiles;
 pub use transform::{normalize_chw, Normalization};
 
 /// Result type of this crate.

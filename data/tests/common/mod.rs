@@ -38,3 +38,43 @@ pub fn binary_test() -> &'static Dataset {
 pub fn test_jpeg(class: &str, k: usize) -> PathBuf {
     image_folder_root().join(format!("test/{class}/{k:04}.jpg"))
 }
+
+/// Folder with the real ImageNet photos (`imagenet-samples/`, named
+/// `<synset>_<name>.JPEG`) and the class list (`imagenet_classes.tsv`):
+/// `$SHARPDARTS_DATA`, or the data folder beside the workspace.
+pub fn imagenet_data_root() -> PathBuf {
+    let root = std::env::var_os("SHARPDARTS_DATA").map_or_else(
+        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data")),
+        PathBuf::from,
+    );
+    assert!(
+        root.join("imagenet-samples").is_dir() && root.join("imagenet_classes.tsv").is_file(),
+        "test data not found: expected {0}/imagenet-samples and {0}/imagenet_classes.tsv; \
+         set SHARPDARTS_DATA to a folder that contains them",
+        root.display(),
+    );
+    root
+}
+
+/// Path of the real ImageNet photo of `synset`, such as `n01443537`.
+pub fn imagenet_photo(synset: &str) -> PathBuf {
+    let dir = imagenet_data_root().join("imagenet-samples");
+    let prefix = format!("{synset}_");
+    let mut matches = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&prefix)
+        });
+    matches
+        .next()
+        .unwrap_or_else(|| panic!("no photo of {synset} in {}", dir.display()))
+}
+
+/// Path of the ImageNet-1k class list.
+pub fn imagenet_class_table() -> PathBuf {
+    imagenet_data_root().join("imagenet_classes.tsv")
+}
