@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use onnx_protobuf::{tensor_proto, type_proto, ModelProto, ValueInfoProto};
+use onnx_protobuf::{tensor_proto, type_proto, GraphProto, ModelProto, ValueInfoProto};
 use protobuf::{Enum, Message};
 use serde::Serialize;
 
@@ -91,19 +91,14 @@ impl ModelInfo {
     /// Parses the ONNX protobuf `bytes` read from `path`. Rejects files that
     /// are empty, truncated, do not decode or contain no graph.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
-        if bytes.is_empty() {
-            return Err(ServeError::invalid_model(path, "the file is empty"));
-        }
-        check_top_level_fields(bytes)
-            .map_err(|message| ServeError::invalid_model(path, message))?;
-        let proto = ModelProto::parse_from_bytes(bytes)
-            .map_err(|error| ServeError::invalid_model(path, error))?;
-        let graph = proto
-            .graph
-            .as_ref()
-            .filter(|graph| !graph.node.is_empty())
-            .ok_or_else(|| ServeError::invalid_model(path, "it contains no graph nodes"))?;
+        let proto = decode_model(path, bytes)?;
+        Ok(Self::from_proto(path, &proto))
+    }
 
+    /// Describes a model that [`decode_model`] accepted.
+    pub fn from_proto(path: &Path, proto: &ModelProto) -> Self {
+        let default_graph = GraphProto::default();
+        let graph = proto.graph.as_ref().unwrap_or(&default_graph);
         let initializers: HashSet<&str> =
             graph.initializer.iter().map(|t| t.name.as_str()).collect();
         let inputs = graph
@@ -118,11 +113,11 @@ impl ModelInfo {
             .map(|t| t.dims.iter().map(|&d| d.max(0) as u64).product::<u64>())
             .sum();
 
-        Ok(Self {
+        Self {
             path: path.to_path_buf(),
             ir_version: proto.ir_version,
-            opset: default_opset(&proto),
-            opset_imports: opset_imports(&proto),
+            opset: default_opset(proto),
+            opset_imports: opset_imports(proto),
             producer_name: proto.producer_name.clone(),
             producer_version: proto.producer_version.clone(),
             inputs,
@@ -135,8 +130,36 @@ impl ModelInfo {
                 .iter()
                 .map(|entry| (entry.key.clone(), entry.value.clone()))
                 .collect(),
-        })
+        }
     }
+}
+
+/// Reads and decodes the ONNX file at `path`; see [`decode_model`].
+pub fn read_model(path: &Path) -> Result<ModelProto> {
+    let bytes = read_model_bytes(path)?;
+    decode_model(path, &bytes)
+}
+
+/// Decodes the ONNX protobuf `bytes` read from `path`. Rejects files that
+/// are empty, truncated, do not decode or contain no graph nodes.
+pub fn decode_model(path: &Path, bytes: &[u8]) -> Result<ModelProto> {
+    if bytes.is_empty() {
+        return Err(ServeError::invalid_model(path, "the file is empty"));
+    }
+    check_top_level_fields(bytes).map_err(|message| ServeError::invalid_model(path, message))?;
+    let proto = ModelProto::parse_from_bytes(bytes)
+        .map_err(|error| ServeError::invalid_model(path, error))?;
+    if proto
+        .graph
+        .as_ref()
+        .is_none_or(|graph| graph.node.is_empty())
+    {
+        return Err(ServeError::invalid_model(
+            path,
+            "it contains no graph nodes",
+        ));
+    }
+    Ok(proto)
 }
 
 /// Reads the whole model file, with distinct errors for a missing file.

@@ -5,6 +5,7 @@
 //! model's metadata, and [`inspect::ModelInfo`] reads an ONNX file's structure
 //! without the runtime. This crate does not link libtorch.
 
+pub mod count;
 pub mod error;
 pub mod eval;
 pub mod inspect;
@@ -13,6 +14,7 @@ pub mod model;
 pub mod predict;
 pub mod runtime;
 
+pub use count::{count_model, CountError, GraphCounts};
 pub use error::{Result, ServeError};
 pub use eval::{evaluate, ClassAccuracy, EvalReport};
 pub use inspect::{Dim, ModelInfo, TensorInfo};

@@ -38,6 +38,9 @@ pub(crate) struct Emitter<'a> {
     pub initializers: Vec<TensorProto>,
     constants: HashSet<String>,
     materialised_zeros: HashMap<(String, usize), String>,
+    /// `(source, stride)` of each ReLU that read a known zero and emitted no
+    /// node, kept so that [`elided_relu_note`] can record them for counting.
+    elided_relus: Vec<(String, usize)>,
 }
 
 impl<'a> Emitter<'a> {
@@ -51,6 +54,7 @@ impl<'a> Emitter<'a> {
             initializers: Vec::new(),
             constants: HashSet::new(),
             materialised_zeros: HashMap::new(),
+            elided_relus: Vec::new(),
         }
     }
 
@@ -74,7 +78,28 @@ impl<'a> Emitter<'a> {
             let identity = node("Identity", OUTPUT_NAME, &[&logits], OUTPUT_NAME, vec![]);
             self.nodes.push(identity);
         }
+        self.note_elided_relus();
         Ok(())
+    }
+
+    /// Appends an [`elided_relu_note`] for each ReLU that read a known zero
+    /// to the `doc_string` of the node that produces the zero's source, or of
+    /// the first node when the source is the graph input.
+    fn note_elided_relus(&mut self) {
+        for (source, stride) in std::mem::take(&mut self.elided_relus) {
+            let producer = self
+                .nodes
+                .iter()
+                .position(|n| n.output.contains(&source))
+                .unwrap_or(0);
+            let Some(node) = self.nodes.get_mut(producer) else {
+                continue;
+            };
+            if !node.doc_string.is_empty() {
+                node.doc_string.push('\n');
+            }
+            node.doc_string.push_str(&elided_relu_note(&source, stride));
+        }
     }
 
     /// Rank of the ONNX logits value.
@@ -96,7 +121,10 @@ impl<'a> Emitter<'a> {
             }
             Op::BatchNorm(bn) => self.batch_norm(id, bn),
             Op::Relu => match &self.values[first] {
-                Value::Zero { .. } => Ok(self.values[first].clone()),
+                Value::Zero { source, stride } => {
+                    self.elided_relus.push((source.clone(), *stride));
+                    Ok(self.values[first].clone())
+                }
                 _ => self.unary(id, "Relu", vec![]),
             },
             Op::MaxPool(pool) => self.unary_4d(id, "MaxPool", pool_attributes(pool)),
@@ -206,8 +234,14 @@ impl<'a> Emitter<'a> {
         if let Some(bias) = &bias_name {
             inputs.push(bias);
         }
-        self.nodes
-            .push(node("Conv", &output, &inputs, &output, attributes));
+        let mut conv_node = node("Conv", &output, &inputs, &output, attributes);
+        if let Some(&(bn_id, _)) = self.plan.conv_targets.get(&id) {
+            let Op::BatchNorm(bn) = &self.graph.nodes[bn_id].op else {
+                unreachable!("the fold plan targets BatchNorm nodes only");
+            };
+            conv_node.doc_string = folded_batch_norm_note(bn, conv.bias);
+        }
+        self.nodes.push(conv_node);
         Ok(named(output, 4))
     }
 
@@ -280,7 +314,8 @@ impl<'a> Emitter<'a> {
         let output = self.output_name(id, bn.name.clone());
         let inputs = [input.as_str(), &scale, &bias, &mean, &var];
         let epsilon = vec![attr_float("epsilon", bn.eps as f32)];
-        let batch_norm = node("BatchNormalization", &output, &inputs, &output, epsilon);
+        let mut batch_norm = node("BatchNormalization", &output, &inputs, &output, epsilon);
+        batch_norm.doc_string = batch_norm_note(bn);
         self.nodes.push(batch_norm);
         Ok(named(output, self.rank(input_id)))
     }
@@ -427,6 +462,39 @@ impl<'a> Emitter<'a> {
         self.nodes.push(gemm);
         Ok(named(output, 2))
     }
+}
+
+// Counting notes. The published parameter and MAC counts describe the
+// network before BatchNorm folding and zero elision, so the emitter records
+// what it removed in node `doc_string`s (ONNX Runtime ignores them) and
+// `serve info` recovers the published counts from the graph alone. Each note
+// is one line: fixed words, then `key=value` fields in a fixed order, and the
+// last field takes the rest of the line, so names may contain spaces. The
+// format is documented in docs/counting.md, so keep the two in step.
+
+/// Formats the note on a Conv node that absorbed a BatchNorm:
+/// `folded BatchNorm2d affine=<true|false> conv_bias=<true|false> name=<bn>`.
+/// `conv_bias` is whether the convolution had a bias of its own before folding.
+pub(crate) fn folded_batch_norm_note(bn: &BatchNorm, conv_bias: bool) -> String {
+    format!(
+        "folded BatchNorm2d affine={} conv_bias={conv_bias} name={}",
+        bn.affine, bn.name
+    )
+}
+
+/// Formats the note on a BatchNormalization node:
+/// `BatchNorm2d affine=<true|false> name=<bn>`. A non-affine layer still gets
+/// unit scale and zero bias initializers, so only this note shows that it has
+/// no learnable parameters.
+pub(crate) fn batch_norm_note(bn: &BatchNorm) -> String {
+    format!("BatchNorm2d affine={} name={}", bn.affine, bn.name)
+}
+
+/// Formats the note for a ReLU that read a known zero and so emitted no node:
+/// `elided Relu stride=<s> zeros_of=<value>`. The zeros are shaped like every
+/// `s`-th row and column of the ONNX value `<value>`.
+pub(crate) fn elided_relu_note(source: &str, stride: usize) -> String {
+    format!("elided Relu stride={stride} zeros_of={source}")
 }
 
 fn pool_attributes(pool: &Pool) -> Vec<onnx_protobuf::AttributeProto> {

@@ -1,5 +1,9 @@
 //! `serve info`: structure, counts and metadata of an ONNX file. Reads the
 //! file directly, so it works without ONNX Runtime.
+//!
+//! Parameters and MACs come from two sources: the `params`, `params_with_auxiliary`
+//! and `macs` metadata entries that `export` writes, and [`serve::count`],
+//! which walks the graph itself.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -7,8 +11,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
+use serve::inspect::read_model;
 use serve::metadata::metadata_integer;
-use serve::{ModelInfo, TensorInfo};
+use serve::{count_model, GraphCounts, ModelInfo, TensorInfo};
 
 use super::print_json;
 
@@ -45,16 +50,40 @@ struct InfoOutput<'a> {
     params_with_auxiliary: Option<u64>,
     /// Multiply-accumulate operations per image (`macs` metadata).
     macs: Option<u64>,
+    /// Counts derived from the graph itself, or `None` when counting failed.
+    graph: Option<GraphCounts>,
+    /// Error message from counting the graph, when it failed.
+    graph_error: Option<String>,
+    /// Disagreements between the graph-derived published counts and the metadata.
+    warnings: Vec<String>,
     metadata: &'a BTreeMap<String, String>,
 }
 
 pub fn run(args: InfoArgs) -> anyhow::Result<()> {
-    let info = ModelInfo::read(&args.model)
+    let proto = read_model(&args.model)
         .with_context(|| format!("failed to inspect {}", args.model.display()))?;
+    let info = ModelInfo::from_proto(&args.model, &proto);
     let count = |key| {
         metadata_integer(&info, key)
             .with_context(|| format!("failed to read the metadata of {}", args.model.display()))
     };
+    let params = count("params")?;
+    let macs = count("macs")?;
+    let (graph, graph_error) = match count_model(&proto) {
+        Ok(counts) => (Some(counts), None),
+        Err(error) => (None, Some(error.to_string())),
+    };
+    let warnings = graph
+        .map(|counts| metadata_mismatches(&counts, params, macs))
+        .unwrap_or_default();
+    if args.json {
+        if let Some(error) = &graph_error {
+            tracing::warn!(model = %args.model.display(), %error, "failed to count the graph");
+        }
+        for warning in &warnings {
+            tracing::warn!(model = %args.model.display(), "{warning}");
+        }
+    }
     let output = InfoOutput {
         path: &args.model,
         inputs: &info.inputs,
@@ -74,9 +103,12 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
         node_count: info.node_count,
         initializer_count: info.initializer_count,
         initializer_values: info.initializer_values,
-        params: count("params")?,
+        params,
         params_with_auxiliary: count("params_with_auxiliary")?,
-        macs: count("macs")?,
+        macs,
+        graph,
+        graph_error,
+        warnings,
         metadata: &info.metadata,
     };
     if args.json {
@@ -125,10 +157,80 @@ fn print_text(output: &InfoOutput) {
         println!("              {text}");
     }
     println!("MACs          {}", count_text(output.macs, "per image"));
+    print_count_table(output);
 
     println!("metadata");
     for (key, value) in output.metadata {
         println!("  {key}: {}", one_line(value));
+    }
+}
+
+/// Returns a warning for each published figure where the graph and the
+/// metadata disagree.
+fn metadata_mismatches(graph: &GraphCounts, params: Option<u64>, macs: Option<u64>) -> Vec<String> {
+    let pairs = [
+        ("parameters", "params", graph.params_published, params),
+        ("MACs", "macs", graph.macs_published, macs),
+    ];
+    pairs
+        .into_iter()
+        .filter_map(|(quantity, key, from_graph, from_metadata)| {
+            let from_metadata = from_metadata.filter(|&value| value != from_graph)?;
+            Some(format!(
+                "the graph gives {} published {quantity} but the `{key}` metadata entry is {}; \
+                 the metadata may be stale or belong to another network, so export the model \
+                 again",
+                thousands(from_graph),
+                thousands(from_metadata)
+            ))
+        })
+        .collect()
+}
+
+/// Prints published (graph), published (metadata) and deployed counts side
+/// by side, then any disagreement between the two published columns.
+fn print_count_table(output: &InfoOutput) {
+    let Some(graph) = &output.graph else {
+        let error = output.graph_error.as_deref().unwrap_or("unknown error");
+        println!("graph counts  unavailable: {error}");
+        return;
+    };
+    let number = |value: Option<u64>| value.map_or_else(|| "unknown".to_owned(), thousands);
+    println!(
+        "{:<14}{:>17}  {:>20}  {:>14}",
+        "counts", "published (graph)", "published (metadata)", "deployed graph"
+    );
+    let rows = [
+        (
+            "  parameters",
+            graph.params_published,
+            output.params,
+            graph.params_deployed,
+        ),
+        (
+            "  MACs",
+            graph.macs_published,
+            output.macs,
+            graph.macs_deployed,
+        ),
+    ];
+    for (label, published, metadata, deployed) in rows {
+        println!(
+            "{label:<14}{:>17}  {:>20}  {:>14}",
+            thousands(published),
+            number(metadata),
+            thousands(deployed)
+        );
+    }
+    if graph.folded_batch_norms > 0 || graph.elided_relus > 0 {
+        println!(
+            "              {} BatchNorm layers folded into convolutions, {} ReLUs on zeros \
+             removed",
+            graph.folded_batch_norms, graph.elided_relus
+        );
+    }
+    for warning in &output.warnings {
+        println!("warning: {warning}");
     }
 }
 
