@@ -2,9 +2,9 @@
 //!
 //! Keys: `classes`, `mean`, `std`, `input_size` (JSON arrays), `genotype`
 //! (JSON), `genotype_name`, `network`, `model_json` (text) and `params`,
-//! `params_with_auxiliary`, `macs` (decimal integers). Every key is optional
-//! so that models from other exporters still load; commands that need a key
-//! report it as missing.
+//! `params_with_auxiliary`, `macs`, `resize_shorter` (decimal integers). Every
+//! key is optional so that models from other exporters still load; commands
+//! that need a key report it as missing.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -27,6 +27,10 @@ pub struct ModelMetadata {
     pub std: Option<Vec<f32>>,
     /// Input image shape as [channels, height, width].
     pub input_size: [usize; 3],
+    /// Length in pixels that preprocessing resizes an image's shorter side
+    /// to before cropping the centred input-size region (ImageNet models).
+    /// Without it, images are resized straight to the input size.
+    pub resize_shorter: Option<u32>,
     /// Parameter count of the network without the auxiliary head.
     pub params: Option<u64>,
     /// Parameter count including the auxiliary head, which inference does not run.
@@ -56,6 +60,7 @@ impl ModelMetadata {
             mean: parser.channel_values("mean", channels)?,
             std: parser.channel_values("std", channels)?,
             input_size,
+            resize_shorter: resize_shorter(&parser, input_size)?,
             params: parser.integer("params")?,
             params_with_auxiliary: parser.integer("params_with_auxiliary")?,
             macs: parser.integer("macs")?,
@@ -167,6 +172,29 @@ fn input_size(parser: &Parser, info: &ModelInfo) -> Result<[usize; 3]> {
         }
         _ => Ok(from_metadata),
     }
+}
+
+/// Parses `resize_shorter`, which must be at least the input height and
+/// width so that the centre crop lies inside the resized image.
+fn resize_shorter(parser: &Parser, input_size: [usize; 3]) -> Result<Option<u32>> {
+    let Some(value) = parser.integer("resize_shorter")? else {
+        return Ok(None);
+    };
+    let text = &parser.entries["resize_shorter"];
+    let [_, height, width] = input_size;
+    let smallest = height.max(width) as u64;
+    if value < smallest {
+        let reason = format!(
+            "expected at least {smallest}, the larger of the input height and width \
+             ({height}x{width}), so that the centre crop lies inside the resized image"
+        );
+        return Err(parser.invalid("resize_shorter", text, reason));
+    }
+    let value = u32::try_from(value)
+        .ok()
+        .filter(|&v| v <= 65_535)
+        .ok_or_else(|| parser.invalid("resize_shorter", text, "expected at most 65535"))?;
+    Ok(Some(value))
 }
 
 /// The one graph input that is not an initializer; it must be rank 4 float.

@@ -1,7 +1,9 @@
 //! Classifying decoded images: preprocessing, softmax and top-k.
 
 use data::image::{resize_rgb, RgbImage};
-use data::Normalization;
+use data::imagenet::EvalTransform;
+use data::transform::normalize_chw_into;
+use data::{ImageTransform, Normalization};
 use serde::Serialize;
 
 use crate::error::{Result, ServeError};
@@ -38,8 +40,67 @@ pub fn normalization(model: &OnnxModel) -> Result<Normalization> {
     })
 }
 
+/// The resize, crop and normalisation that turn an image of any size into the
+/// input of one model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Preprocessing {
+    pub transform: ImageTransform,
+    pub normalization: Normalization,
+}
+
+impl Preprocessing {
+    /// Builds the preprocessing of `model` from its metadata.
+    ///
+    /// With a `resize_shorter` entry, an image is resized so that its shorter
+    /// side has that length, then the centred input-size region is cropped,
+    /// as torchvision's `Resize` and `CenterCrop` evaluate ImageNet. Without
+    /// it, the image is resized straight to the input size, as for CIFAR-10.
+    pub fn from_model(model: &OnnxModel) -> Result<Self> {
+        let normalization = normalization(model)?;
+        let [_, height, width] = model.input_size();
+        let (height, width) = (height as u32, width as u32);
+        let transform = match model.metadata().resize_shorter {
+            Some(shorter) => {
+                let transform = EvalTransform::new(shorter, height, width).map_err(|error| {
+                    ServeError::InvalidMetadata {
+                        path: model.path().to_path_buf(),
+                        key: "resize_shorter".to_owned(),
+                        value: shorter.to_string(),
+                        reason: error.to_string(),
+                    }
+                })?;
+                ImageTransform::Eval(transform)
+            }
+            None => ImageTransform::Resize { width, height },
+        };
+        Ok(Self {
+            transform,
+            normalization,
+        })
+    }
+
+    /// Returns the `[C, H, W]` shape of one preprocessed image.
+    pub fn input_size(&self) -> [usize; 3] {
+        let (width, height) = self.transform.output_size();
+        [3, height as usize, width as usize]
+    }
+
+    /// Resizes, crops and normalises `image` to CHW `f32`.
+    ///
+    /// Fails only when the resized image would be too large, which an
+    /// extreme aspect ratio causes (see [`EvalTransform::apply`]).
+    pub fn apply(&self, image: &RgbImage) -> Result<Vec<f32>> {
+        let image = self.transform.apply_with_seed(image, 0)?;
+        let mut out = vec![0.0; image.as_raw().len()];
+        normalize_chw_into(image.as_raw(), &self.normalization.lookup_table(), &mut out);
+        Ok(out)
+    }
+}
+
 /// Resizes an RGB image to the model's input height and width (bilinear,
-/// see [`data::image::resize_rgb`]) and normalises it to CHW `f32`.
+/// see [`data::image::resize_rgb`]) and normalises it to CHW `f32`. This is
+/// the preprocessing of a model without `resize_shorter` metadata; use
+/// [`Preprocessing`] for any model.
 pub fn preprocess(
     image: &RgbImage,
     input_size: [usize; 3],
@@ -76,21 +137,21 @@ pub fn top_k_indices(values: &[f32], k: usize) -> Vec<usize> {
 
 /// Classifies already decoded images and returns the `top_k` most probable
 /// classes of each, in input order. Requires the `classes`, `mean` and `std`
-/// metadata entries.
+/// metadata entries; images are preprocessed as [`Preprocessing::from_model`]
+/// describes.
 pub fn classify(
     model: &mut OnnxModel,
     images: &[RgbImage],
     top_k: usize,
 ) -> Result<Vec<Vec<Prediction>>> {
     let classes = model.classes()?.to_vec();
-    let normalization = normalization(model)?;
-    let input_size = model.input_size();
+    let preprocessing = Preprocessing::from_model(model)?;
     let mut results = Vec::with_capacity(images.len());
     for chunk in images.chunks(PREDICT_BATCH) {
-        let input: Vec<f32> = chunk
-            .iter()
-            .flat_map(|image| preprocess(image, input_size, &normalization))
-            .collect();
+        let mut input = Vec::new();
+        for image in chunk {
+            input.extend(preprocessing.apply(image)?);
+        }
         let logits = model.run(&input, chunk.len())?;
         for row in logits.chunks_exact(classes.len()) {
             results.push(rank(row, &classes, top_k));

@@ -14,7 +14,9 @@ use super::{open_model, parse_positive, print_json, SessionArgs};
 pub struct PredictArgs {
     /// ONNX model written by `export`.
     pub model: PathBuf,
-    /// PNG or JPEG images of any size and colour type.
+    /// PNG or JPEG images of any size and colour type. Each is resized to
+    /// the model input, or, for a model with `resize_shorter` metadata,
+    /// resized by its shorter side and centre-cropped.
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
     /// Number of most probable classes to print per image.
