@@ -51,12 +51,11 @@ impl ModelFile {
         classes: Vec<String>,
     ) -> Self {
         let size = network.image_size;
-        let (mean, std, resize_shorter) = match network.dataset {
-            DatasetKind::Cifar10 => (CIFAR10_MEAN, CIFAR10_STD, None),
-            // The published 256-pixel resize before a 224 crop, scaled with
-            // the input size.
-            DatasetKind::ImageNet => (IMAGENET_MEAN, IMAGENET_STD, Some(size * 8 / 7)),
+        let (mean, std) = match network.dataset {
+            DatasetKind::Cifar10 => (CIFAR10_MEAN, CIFAR10_STD),
+            DatasetKind::ImageNet => (IMAGENET_MEAN, IMAGENET_STD),
         };
+        let resize_shorter = network.resize_shorter();
         ModelFile {
             format_version: MODEL_FILE_VERSION,
             architecture: architecture_name(network.dataset).to_string(),

@@ -167,6 +167,17 @@ impl NetworkConfig {
         }
     }
 
+    /// Returns the evaluation preprocessing's resize of the shorter image
+    /// side, before a centre crop to `image_size`: the published 256 for 224
+    /// ImageNet crops, scaled with the input size. `None` for CIFAR, whose
+    /// images are resized to the input size directly.
+    pub fn resize_shorter(&self) -> Option<usize> {
+        match self.dataset {
+            DatasetKind::Cifar10 => None,
+            DatasetKind::ImageNet => Some(self.image_size * 8 / 7),
+        }
+    }
+
     /// Indices of the two reduction cells.
     pub fn reduction_cells(&self) -> [usize; 2] {
         [self.layers / 3, 2 * self.layers / 3]

@@ -4,12 +4,13 @@
 use std::sync::mpsc;
 use std::time::Instant;
 
-use data::{Augment, Batch, Dataset, EvalBatches, Normalization, TrainBatches};
+use data::Batch;
 use indicatif::{ProgressBar, ProgressStyle};
 use tch::nn::Optimizer;
 use tch::{Device, Kind, Reduction, Tensor};
 
 use super::config::FinalConfig;
+use super::run_data::RunData;
 use super::outputs::EpochMetrics;
 use crate::{Network, TrainError};
 
@@ -31,8 +32,7 @@ pub(super) struct Trainer<'a> {
     pub network: Network,
     pub optimizer: Optimizer,
     pub device: Device,
-    pub train_set: &'a Dataset,
-    pub test_set: &'a Dataset,
+    pub data: &'a RunData,
 }
 
 /// Sums over the images of an epoch.
@@ -79,16 +79,9 @@ impl Trainer<'_> {
 
     /// Runs the training steps while a second thread prepares the next batches.
     fn train_epoch(&mut self, settings: &EpochSettings) -> Result<Totals, TrainError> {
-        let augment = Augment::cifar(self.config.cutout);
-        let batches = TrainBatches::new(
-            self.train_set,
-            self.config.batch_size,
-            self.config.seed,
-            settings.epoch as u64,
-            augment,
-            Normalization::CIFAR10,
-        )?;
-        let bar = progress_bar(settings.epoch, self.config.epochs, batches.len());
+        let batches = self.data.train_batches(self.config, settings.epoch)?;
+        let steps = self.data.train_len().div_ceil(self.config.batch_size);
+        let bar = progress_bar(settings.epoch, self.config.epochs, steps);
         let start = Instant::now();
         let mut totals = Totals::default();
         let outcome = std::thread::scope(|scope| {
@@ -159,12 +152,7 @@ impl Trainer<'_> {
     fn evaluate(&self) -> Result<Totals, TrainError> {
         let _no_grad = tch::no_grad_guard();
         let mut totals = Totals::default();
-        let batches = EvalBatches::new(
-            self.test_set,
-            self.config.batch_size,
-            Normalization::CIFAR10,
-        )?;
-        for batch in batches {
+        for batch in self.data.test_batches(self.config.batch_size)? {
             let (images, labels) = to_tensors(&batch, self.device)?;
             let (logits, _) = self.network.f_forward_t(&images, false, 0.0)?;
             let loss = cross_entropy(&logits, &labels, Reduction::Sum)?;

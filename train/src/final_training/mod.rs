@@ -1,5 +1,5 @@
-//! Final training of a genotype network on CIFAR-10 with the published recipe,
-//! without AutoAugment.
+//! Final training of a genotype network on CIFAR-10 or ImageNet with the
+//! published recipe, without AutoAugment.
 //!
 //! The recipe is SGD (momentum 0.9, weight decay 3e-4, no Nesterov) with
 //! Cosine Power Annealing per epoch. The loss is cross-entropy plus the
@@ -11,13 +11,12 @@
 //! this crate does not implement it yet, so accuracies can fall short of it.
 
 mod config;
+mod run_data;
 mod epoch;
 mod outputs;
 
 use std::time::Instant;
 
-use data::cifar10::{self, Split};
-use data::Dataset;
 use models::{build_network, count_macs, count_parameters, Genotype, ModelFile, NetworkConfig};
 use tch::nn::{OptimizerConfig, VarStore};
 use tch::Device;
@@ -32,6 +31,7 @@ pub use outputs::{
 
 use crate::schedule::cosine_power_annealing;
 use crate::{checkpoint, Network, TrainError};
+use run_data::RunData;
 use epoch::{EpochSettings, Trainer};
 use outputs::RunFolder;
 
@@ -56,17 +56,17 @@ pub fn run(config: &FinalConfig) -> Result<RunResult, TrainError> {
         config.warmup_epochs,
     )?;
     RunFolder::check(&config.out_dir, config.overwrite)?;
-    let (train_set, test_set) = load_datasets(config)?;
+    let data = RunData::load(config)?;
     let mut folder = RunFolder::prepare(&config.out_dir, config.overwrite)?;
     folder.write_config(&RunConfig::new(config, tch::get_num_threads()))?;
 
-    let network_config = config.network(train_set.num_classes());
+    let network_config = config.network(data.classes().len());
     let graph = build_network(&genotype, &network_config)?;
     folder.write_model(&model_file(
         genotype_name,
         genotype,
         network_config,
-        &train_set,
+        data.classes(),
     ))?;
 
     tch::manual_seed(config.seed as i64);
@@ -95,8 +95,8 @@ pub fn run(config: &FinalConfig) -> Result<RunResult, TrainError> {
         final_test_accuracy: 0.0,
         epochs_completed: 0,
         epochs_planned: config.epochs,
-        test_images: test_set.len(),
-        train_images: train_set.len(),
+        test_images: data.test_len(),
+        train_images: data.train_len(),
         params: counts.main,
         params_with_auxiliary: counts.with_auxiliary,
         macs: count_macs(&graph),
@@ -107,8 +107,7 @@ pub fn run(config: &FinalConfig) -> Result<RunResult, TrainError> {
         network,
         optimizer,
         device,
-        train_set: &train_set,
-        test_set: &test_set,
+        data: &data,
     };
     for (index, &lr) in schedule.iter().enumerate() {
         let epoch = index + 1;
@@ -153,53 +152,13 @@ fn resolve_genotype(name_or_path: &str) -> Result<(Option<String>, Genotype), Tr
     Ok((name, genotype))
 }
 
-/// Loads both splits, takes the requested subsets and checks that they agree.
-fn load_datasets(config: &FinalConfig) -> Result<(Dataset, Dataset), TrainError> {
-    let mut train_set = cifar10::load(&config.data_dir, Split::Train)?;
-    let mut test_set = cifar10::load(&config.data_dir, Split::Test)?;
-    if let Some(n) = config.limit_train {
-        train_set = take_subset(&train_set, n, config.seed, "limit-train", "train");
-    }
-    if let Some(n) = config.limit_test {
-        test_set = take_subset(&test_set, n, config.seed, "limit-test", "test");
-    }
-    if train_set.classes != test_set.classes {
-        return Err(TrainError::DatasetMismatch {
-            what: format!("CIFAR-10 folder {}", config.data_dir.display()),
-            message: format!(
-                "the train split has classes {:?} but the test split has {:?}; \
-                 both splits need the same class folders",
-                train_set.classes, test_set.classes
-            ),
-        });
-    }
-    tracing::info!(
-        train_images = train_set.len(),
-        test_images = test_set.len(),
-        "datasets ready"
-    );
-    Ok((train_set, test_set))
-}
-
-/// Takes a seeded class-balanced subset of `n` images; a limit above the
-/// split size keeps the whole split, which is logged.
-fn take_subset(dataset: &Dataset, n: usize, seed: u64, option: &str, split: &str) -> Dataset {
-    if n > dataset.len() {
-        tracing::info!(
-            "--{option} {n} is larger than the {split} split; using the whole split ({} images)",
-            dataset.len()
-        );
-    }
-    data::subset::balanced(dataset, n, seed)
-}
-
 fn model_file(
     genotype_name: Option<String>,
     genotype: Genotype,
     network: NetworkConfig,
-    dataset: &Dataset,
+    classes: &[String],
 ) -> ModelFile {
-    ModelFile::new(genotype_name, genotype, network, dataset.classes.clone())
+    ModelFile::new(genotype_name, genotype, network, classes.to_vec())
 }
 
 /// Records an epoch; it becomes the best one when its test accuracy is higher
