@@ -32,25 +32,60 @@ mod graph {
 }
 
 mod onnxruntime {
+    use std::time::Duration;
+
     use criterion::{Criterion, Throughput};
     use models::{Genotype, ModelFile, NetworkConfig};
     use serve::{Device, OnnxModel, RunOptions};
 
     const THREADS: usize = 2;
 
-    /// Exports a network with fresh weights and opens it in ONNX Runtime.
+    /// Exports a CIFAR network with fresh weights and opens it in ONNX Runtime.
     fn open(genotype: &str, channels: usize, layers: usize, dir: &std::path::Path) -> OnnxModel {
         let genotype = Genotype::resolve(genotype).unwrap();
         let file = ModelFile::cifar10(None, genotype, NetworkConfig::cifar10(channels, layers));
+        open_file(&file, &dir.join(format!("{channels}x{layers}.onnx")))
+    }
+
+    /// Exports `file`'s network with fresh weights to `path` and opens it.
+    fn open_file(file: &ModelFile, path: &std::path::Path) -> OnnxModel {
         let weights = export::Weights::random(&file.graph().unwrap(), 0);
-        let path = dir.join(format!("{channels}x{layers}.onnx"));
-        let proto = export::onnx::build_model_file(&file, &weights).unwrap();
-        export::onnx::write_model(&path, &proto).unwrap();
+        let proto = export::onnx::build_model_file(file, &weights).unwrap();
+        export::onnx::write_model(path, &proto).unwrap();
         let options = RunOptions {
             device: Device::Cpu,
             threads: Some(THREADS),
         };
-        OnnxModel::open(&path, &options).unwrap()
+        OnnxModel::open(path, &options).unwrap()
+    }
+
+    /// Batch-1 latency of every built-in genotype at the published sizes:
+    /// CIFAR-10 at 36 x 20 and ImageNet at 48 x 14 (1000 classes, 224x224).
+    pub fn every_genotype(c: &mut Criterion) {
+        let dir = tempfile::tempdir().unwrap();
+        let configs = [
+            NetworkConfig::cifar10(36, 20),
+            NetworkConfig::imagenet(48, 14),
+        ];
+        for config in configs {
+            let mut group = c.benchmark_group(format!("genotypes_{}", config.dataset));
+            group.sample_size(10);
+            group.warm_up_time(Duration::from_secs(1));
+            group.measurement_time(Duration::from_secs(3));
+            group.throughput(Throughput::Elements(1));
+            let size = config.image_size;
+            let input = vec![0.1f32; 3 * size * size];
+            for named in models::genotype::named_genotypes() {
+                let classes = (0..config.num_classes).map(|i| i.to_string()).collect();
+                let file = ModelFile::new(None, named.genotype(), config.clone(), classes);
+                let path = dir
+                    .path()
+                    .join(format!("{}_{}.onnx", named.name, config.dataset));
+                let mut model = open_file(&file, &path);
+                group.bench_function(&named.name, |b| b.iter(|| model.run(&input, 1).unwrap()));
+            }
+            group.finish();
+        }
     }
 
     /// Inference latency of SHARPSEPCONV_DARTS at batch 1 and 32.
@@ -104,6 +139,7 @@ criterion_group!(
     benches,
     graph::build_and_count,
     onnxruntime::inference,
+    onnxruntime::every_genotype,
     preprocess::decode_resize_normalize
 );
 criterion_main!(benches);
