@@ -33,7 +33,8 @@ pub fn count_parameters(graph: &Graph) -> ParamCount {
 /// Convolutions: `k_h k_w C_in (C_out / groups) H_out W_out` (+ `C_out H_out W_out`
 /// with bias); ReLU: output elements; pools: input elements; BatchNorm: input
 /// elements, twice when affine; linear: `in * out`. Additions, concatenations,
-/// zeros, identities and the FactorizedReduce shift are free.
+/// zeros, identities, the FactorizedReduce shift and the weighted sums of
+/// mixed operations are free.
 pub fn count_macs(graph: &Graph) -> u64 {
     let numel = |shape: [usize; 3]| shape.iter().product::<usize>() as u64;
     graph
@@ -58,7 +59,8 @@ pub fn count_macs(graph: &Graph) -> u64 {
                 | Op::ShiftCrop
                 | Op::Add
                 | Op::Concat
-                | Op::Flatten => 0,
+                | Op::Flatten
+                | Op::MixedOp { .. } => 0,
             }
         })
         .sum()

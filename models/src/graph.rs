@@ -4,6 +4,9 @@
 //! Parameter names follow the module layout of the published PyTorch code
 //! (`cells.3._ops.1.op.2.weight`), so weights move between back ends by name.
 
+use crate::diagram::CellKind;
+use crate::search::Weighting;
+
 /// Index of a node; its value is the node's output.
 pub type NodeId = usize;
 
@@ -91,6 +94,18 @@ pub enum Op {
     /// `[C, H, W]` to `[C * H * W]`.
     Flatten,
     Linear(Linear),
+    /// A mixed operation of the search supernetwork: the weighted sum of one
+    /// edge's candidate outputs. Input `p` is candidate `p` of the primitive
+    /// set, `none` included, so a back end may skip that input because it is
+    /// always zero. The coefficients come from `weighting` applied to row `row`
+    /// of the softmax of the `cell` type's architecture weights (see
+    /// [`Weighting::coefficients`]). The architecture weights are not graph
+    /// parameters, as in the published parameter counter.
+    MixedOp {
+        cell: CellKind,
+        row: usize,
+        weighting: Weighting,
+    },
 }
 
 /// One layer application.
@@ -354,6 +369,14 @@ fn infer_shape(op: &Op, inputs: &[Shape]) -> Shape {
         Op::Linear(l) => {
             assert_eq!(first()[0], l.in_features, "{}: in_features", l.name);
             [l.out_features, 1, 1]
+        }
+        Op::MixedOp { cell, row, .. } => {
+            assert!(
+                inputs.iter().all(|s| *s == inputs[0]),
+                "mixed operation of {} row {row} with input shapes {inputs:?}",
+                cell.name()
+            );
+            first()
         }
     }
 }

@@ -3,6 +3,8 @@
 //! A [`Genotype`] names the operations of a cell; [`build_network`] turns it and a
 //! [`NetworkConfig`] into a [`Graph`] of layers with named parameters, which the
 //! training back end (libtorch), the ONNX exporter and the counters all read.
+//! [`build_search_network`] describes the DARTS search supernetwork the same
+//! way, and [`derive_genotype`] turns its architecture weights into a genotype.
 
 pub mod count;
 pub mod diagram;
@@ -13,6 +15,7 @@ pub mod model_file;
 pub mod network;
 pub mod ops;
 pub mod primitive;
+pub mod search;
 
 pub use count::{count_macs, count_parameters, ParamCount};
 pub use diagram::{cell_dot, cell_svg, CellKind};
@@ -22,8 +25,13 @@ pub use model_file::ModelFile;
 pub use network::{build_network, DatasetKind, NetworkConfig};
 pub use ops::OpTable;
 pub use primitive::{Primitive, PrimitiveSet};
+pub use search::{
+    build_search_network, derive_genotype, edges_per_cell, parameter_free_share,
+    ParameterFreeShare, SearchConfig, Weighting,
+};
 
-/// Errors from parsing genotypes and validating network settings.
+/// Errors from parsing genotypes, validating network settings and deriving
+/// genotypes from architecture weights.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error("unknown operation `{0}`; known operations: {known}", known = primitive::known_names())]
@@ -59,4 +67,9 @@ pub enum ModelError {
     },
     #[error("invalid model file {path}: {message}")]
     InvalidModelFile { path: String, message: String },
+    #[error("cannot derive a genotype: {message}")]
+    InvalidDerivation { message: String },
+    /// A graph operation that a back end does not implement.
+    #[error("{operation} is not supported; {fix}")]
+    Unsupported { operation: String, fix: String },
 }

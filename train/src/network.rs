@@ -273,6 +273,19 @@ fn create_layer(root: &Path, op: &Op) -> Result<Layer, TrainError> {
         }
         Op::BatchNorm(bn) => create_batch_norm(root, bn)?,
         Op::Linear(linear) => create_linear(root, linear)?,
+        // TODO: the search back end implements mixed operations, with the
+        // architecture weights passed to the forward pass.
+        Op::MixedOp { cell, row, .. } => {
+            return Err(TrainError::Model(models::ModelError::Unsupported {
+                operation: format!(
+                    "the mixed operation of edge row {row} in a {} cell of a search network",
+                    cell.name()
+                ),
+                fix: "the libtorch back end runs final networks only, so train the derived \
+                      genotype with `train final`"
+                    .to_string(),
+            }))
+        }
         _ => Layer::Stateless,
     };
     Ok(layer)

@@ -146,6 +146,10 @@ impl<'a> Emitter<'a> {
                 Ok(with_rank(name, 2))
             }
             Op::Linear(linear) => self.linear(id, linear),
+            Op::MixedOp { .. } => Err(invalid(format!(
+                "node {id} is a mixed operation of a search network; search networks cannot \
+                 be exported, so export the derived genotype instead"
+            ))),
         }
     }
 

@@ -324,6 +324,7 @@ pub fn run_graph(graph: &Graph, weights: &Weights, input: &Map) -> Map {
                 &tensor(weights, &format!("{}.weight", l.name)),
                 &tensor(weights, &format!("{}.bias", l.name)),
             ),
+            Op::MixedOp { .. } => panic!("search networks have no ONNX reference evaluation"),
         };
         values.push(Some(y));
     }
