@@ -144,3 +144,66 @@ fn export_missing_run_folder() {
         .arg(dir.path().join("m.onnx")));
     assert_clean_failure(&output, &["no-run-here"]);
 }
+
+#[test]
+fn eval_of_only_unreadable_images_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fresh_model(dir.path());
+    let data = dir.path().join("broken");
+    for class in ["airplane", "cat"] {
+        std::fs::create_dir_all(data.join(class)).unwrap();
+        std::fs::write(data.join(class).join("0.jpg"), b"\xff\xd8 not a JPEG").unwrap();
+    }
+    let mut eval = command("serve", &["eval"]);
+    let output = run(eval.arg(&model).arg("--data").arg(&data));
+    assert_clean_failure(&output, &["no image of", "2 skipped"]);
+}
+
+#[test]
+fn predict_skips_an_image_it_cannot_resize() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("imagenet.onnx");
+    let output = run(command(
+        "export",
+        &[
+            "--onnx",
+            "--genotype",
+            "DARTS",
+            "--dataset",
+            "imagenet",
+            "--init-channels",
+            "4",
+            "--layers",
+            "3",
+            "--num-classes",
+            "3",
+            "--out",
+        ],
+    )
+    .arg(&model));
+    assert!(
+        output.status.success(),
+        "export failed\n{}",
+        describe(&output)
+    );
+    // A 1 x 20000 image: resizing its shorter side to 256 pixels would need
+    // over a billion pixels.
+    let tall = dir.path().join("tall.png");
+    ::image::RgbImage::new(1, 20_000).save(&tall).unwrap();
+    let photo = shared_data().join("cifar10/test/cat/0000.jpg");
+    let mut predict = command("serve", &["predict", "--json"]);
+    let output = run(predict.arg(&model).arg(&tall).arg(&photo));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        json["results"].as_array().unwrap().len(),
+        1,
+        "the good image is classified"
+    );
+    let error = json["errors"][0]["error"].as_str().unwrap();
+    assert!(error.contains("1x20000"), "{error}");
+    assert!(json["errors"][0]["image"]
+        .as_str()
+        .unwrap()
+        .ends_with("tall.png"));
+}

@@ -34,7 +34,13 @@ struct Args {
 
     /// List the built-in genotypes with their search space and their sizes
     /// on CIFAR-10 (36 channels, 20 cells) and ImageNet (48 channels, 14 cells).
-    #[arg(long, conflicts_with_all = ["source", "out"])]
+    #[arg(
+        long,
+        conflicts_with_all = [
+            "source", "out", "init_channels", "layers", "dataset", "ops", "mid_channels",
+            "num_classes", "seed"
+        ]
+    )]
     list_genotypes: bool,
 
     /// Print the genotype list as JSON, with --list-genotypes.
@@ -149,6 +155,10 @@ fn run() -> Result<()> {
     if args.list_genotypes {
         return list_genotypes(args.json);
     }
+    anyhow::ensure!(
+        !args.json,
+        "--json only applies to --list-genotypes; --onnx and --diagram write files"
+    );
     check_required(&args);
     if args.diagram {
         return write_diagrams(&args);
@@ -261,6 +271,9 @@ fn write_onnx(file: &ModelFile, weights: &Weights, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Most intermediate nodes per cell that `--diagram` lays out.
+const MAX_DIAGRAM_STEPS: usize = 32;
+
 /// Writes the DOT and SVG diagrams of both cells of the `--genotype` or
 /// `--run` genotype into the `--out` folder, creating it if needed.
 fn write_diagrams(args: &Args) -> Result<()> {
@@ -269,6 +282,14 @@ fn write_diagrams(args: &Args) -> Result<()> {
         (None, Some(name_or_path)) => named_or_file_genotype(name_or_path)?,
         (None, None) => anyhow::bail!("--diagram needs --genotype NAME|FILE or --run RUN_DIR"),
     };
+    let steps = genotype.normal_steps().max(genotype.reduce_steps());
+    // NOTE: the layout's time grows with about the fourth power of the node
+    // count (a 32-node cell takes under a second, 96 nodes over half a minute).
+    anyhow::ensure!(
+        steps <= MAX_DIAGRAM_STEPS,
+        "the genotype has {steps} nodes in a cell; --diagram draws cells of up to \
+         {MAX_DIAGRAM_STEPS} nodes"
+    );
     let folder = args.out();
     anyhow::ensure!(
         folder.is_dir() || !folder.exists(),

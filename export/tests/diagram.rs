@@ -76,7 +76,7 @@ fn named_genotype_drawn() {
 fn genotype_file_named_by_stem() {
     let dir = tempfile::tempdir().unwrap();
     let mut genotype = Genotype::resolve("DARTS").unwrap();
-    genotype.reduce_concat = vec![1, 4, 5];
+    genotype.normal_concat = vec![1, 4, 5];
     let file = dir.path().join("my_cell.json");
     std::fs::write(&file, genotype.to_json()).unwrap();
     let out = dir.path().join("out");
@@ -89,7 +89,7 @@ fn genotype_file_named_by_stem() {
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_diagrams(&out, "my_cell", &genotype);
-    let dot = std::fs::read_to_string(out.join("my_cell_reduction.dot")).unwrap();
+    let dot = std::fs::read_to_string(out.join("my_cell_normal.dot")).unwrap();
     assert!(dot.contains("\"input_1\" -> \"output\";"), "{dot}");
 }
 

@@ -236,8 +236,8 @@ mod tests {
     #[test]
     fn concat_input_feeds_output() {
         let mut genotype = named("DARTS_V2").unwrap().genotype();
-        genotype.reduce_concat = vec![1, 3];
-        let graph = CellGraph::new(&genotype, CellKind::Reduction);
+        genotype.normal_concat = vec![1, 3];
+        let graph = CellGraph::new(&genotype, CellKind::Normal);
         let output = graph.nodes.len() - 1;
         let into_output: Vec<&str> = graph
             .edges

@@ -168,8 +168,20 @@ impl Genotype {
 
     /// Checks edge counts, input indices and concat lists of both cells.
     pub fn validate(&self) -> Result<(), ModelError> {
-        validate_cell("normal", &self.normal, "normal_concat", &self.normal_concat)?;
-        validate_cell("reduce", &self.reduce, "reduce_concat", &self.reduce_concat)
+        validate_cell(
+            "normal",
+            &self.normal,
+            "normal_concat",
+            &self.normal_concat,
+            false,
+        )?;
+        validate_cell(
+            "reduce",
+            &self.reduce,
+            "reduce_concat",
+            &self.reduce_concat,
+            true,
+        )
     }
 }
 
@@ -228,6 +240,7 @@ fn validate_cell(
     edges: &[Edge],
     concat_field: &str,
     concat: &[usize],
+    reduction: bool,
 ) -> Result<(), ModelError> {
     let invalid = |field: String, message: String| ModelError::InvalidGenotype { field, message };
     if edges.is_empty() || !edges.len().is_multiple_of(2) {
@@ -266,6 +279,17 @@ fn validate_cell(
                 ),
             ));
         }
+        // The cell inputs keep the resolution that the reduction halves.
+        if reduction && state < 2 {
+            return Err(invalid(
+                format!("{concat_field}[{i}]"),
+                format!(
+                    "state {state} is a cell input, which a reduction cell does not \
+                     downsample; concatenate intermediate nodes only (2..={})",
+                    states - 1
+                ),
+            ));
+        }
         if concat[..i].contains(&state) {
             return Err(invalid(
                 format!("{concat_field}[{i}]"),
@@ -282,6 +306,19 @@ mod tests {
 
     fn sample_json() -> String {
         named("SHARPSEPCONV_DARTS").unwrap().genotype().to_json()
+    }
+
+    #[test]
+    fn reduction_concat_of_an_input_rejected() {
+        let mut genotype = named("DARTS").unwrap().genotype();
+        genotype.reduce_concat = vec![1, 2];
+        let message = genotype.validate().unwrap_err().to_string();
+        assert!(message.contains("reduce_concat[0]"), "{message}");
+        assert!(message.contains("2..=5"), "{message}");
+        // A normal cell may concatenate an input: it keeps its resolution.
+        let mut genotype = named("DARTS").unwrap().genotype();
+        genotype.normal_concat = vec![0, 2, 3];
+        genotype.validate().unwrap();
     }
 
     #[test]

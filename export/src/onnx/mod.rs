@@ -67,6 +67,7 @@ pub fn build_model(
     metadata: &[(String, String)],
 ) -> Result<ModelProto, ExportError> {
     weights.check_against(graph)?;
+    check_single_file_size(graph)?;
     let mut emitter = Emitter::new(graph, weights);
     emitter.run(INPUT_NAME)?;
     let [c, h, w] = graph.input_shape();
@@ -103,6 +104,32 @@ pub fn build_model(
             })
             .collect(),
         ..Default::default()
+    })
+}
+
+/// Largest weight payload written into one ONNX file: protobuf messages are
+/// limited to 2 GiB, and ONNX Runtime refuses larger single-file models.
+/// The margin leaves room for the graph and metadata.
+const MAX_WEIGHT_BYTES: u64 = (1 << 31) - (64 << 20);
+
+/// Rejects a network whose inference weights would not fit in one ONNX file.
+fn check_single_file_size(graph: &Graph) -> Result<(), ExportError> {
+    let values: u64 = graph
+        .parameters()
+        .iter()
+        .filter(|p| p.scope == models::Scope::Main)
+        .map(|p| p.numel() as u64)
+        .sum();
+    let bytes = values * 4;
+    if bytes <= MAX_WEIGHT_BYTES {
+        return Ok(());
+    }
+    Err(ExportError::InvalidModel {
+        message: format!(
+            "its {values} weight values take {bytes} bytes, more than an ONNX file can hold \
+             ({MAX_WEIGHT_BYTES} bytes below the 2 GiB protobuf limit); use fewer channels \
+             or cells"
+        ),
     })
 }
 
@@ -189,4 +216,22 @@ pub fn export_model_file(file: &ModelFile, weights: &Weights) -> Result<Vec<u8>,
 /// Compact JSON of a metadata value.
 fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).expect("model file fields always serialise")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_beyond_one_file_are_rejected() {
+        let genotype = models::Genotype::resolve("DARTS").unwrap();
+        let small = models::build_network(&genotype, &models::NetworkConfig::cifar10(36, 20));
+        check_single_file_size(&small.unwrap()).unwrap();
+        // About 674 million weights, 2.7 GB of float32 values.
+        let config = models::NetworkConfig::cifar10(2900, 3);
+        let large = models::build_network(&genotype, &config).unwrap();
+        let message = check_single_file_size(&large).unwrap_err().to_string();
+        assert!(message.contains("2 GiB protobuf limit"), "{message}");
+        assert!(message.contains("674148510 weight values"), "{message}");
+    }
 }

@@ -119,6 +119,14 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         Source::Cifar(split) => eval_cifar(&mut model, &args, split)?,
         Source::Files { dir, split } => eval_files(&mut model, &args, &dir, split)?,
     };
+    if evaluated.report.images == 0 {
+        bail!(
+            "no image of {} could be read ({} skipped, see the warnings above); an accuracy \
+             over no images would mean nothing, so check the files",
+            args.data.display(),
+            evaluated.skipped.len()
+        );
+    }
 
     let output = EvalOutput {
         model: &args.model,
@@ -318,7 +326,16 @@ fn list_files(dir: &Path, split: Option<SplitArg>) -> anyhow::Result<ImageFiles>
             }
             data::image_folder::scan(&split_dir)
         }
-        None => data::image_folder::scan(dir),
+        None => {
+            return data::image_folder::scan(dir).with_context(|| {
+                format!(
+                    "{} matches no data layout: serve eval reads a CIFAR-10 folder \
+                     (test/<class>/ images, or test_batch.bin), an ImageNet folder \
+                     (val/<class>/ images) or a folder of class folders with images",
+                    dir.display()
+                )
+            })
+        }
     };
     files.with_context(|| format!("failed to list the images of {}", dir.display()))
 }

@@ -50,7 +50,10 @@ struct PredictOutput {
 
 pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     let mut model = open_model(&args.model, &args.session)?;
-    let (paths, images, errors) = decode_all(&args.images);
+    // Missing class names are reported before any preprocessing metadata.
+    model.classes()?;
+    let (paths, images, mut errors) = decode_all(&args.images);
+    let (paths, images) = keep_preprocessable(&model, paths, images, &mut errors)?;
     let predictions = classify(&mut model, &images, args.top_k)?;
     let results: Vec<ImageResult> = paths
         .into_iter()
@@ -95,6 +98,32 @@ fn decode_all(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<RgbImage>, Vec<ImageError
         }
     }
     (decoded_paths, images, errors)
+}
+
+/// Leaves out, with an error naming the file, each decoded image that the
+/// model's preprocessing rejects (such as a resize to an absurd size).
+fn keep_preprocessable(
+    model: &serve::OnnxModel,
+    paths: Vec<PathBuf>,
+    images: Vec<RgbImage>,
+    errors: &mut Vec<ImageError>,
+) -> anyhow::Result<(Vec<PathBuf>, Vec<RgbImage>)> {
+    let preprocessing = serve::predict::Preprocessing::from_model(model)?;
+    let mut kept = (Vec::new(), Vec::new());
+    for (path, image) in paths.into_iter().zip(images) {
+        match preprocessing.apply(&image) {
+            Ok(_) => {
+                kept.0.push(path);
+                kept.1.push(image);
+            }
+            Err(error) => {
+                let error = format!("{:#}", anyhow::Error::new(error));
+                eprintln!("error: skipping {}: {error}", path.display());
+                errors.push(ImageError { image: path, error });
+            }
+        }
+    }
+    Ok(kept)
 }
 
 fn print_text(results: &[ImageResult]) {

@@ -181,9 +181,12 @@ impl FinalConfig {
                 "warmup-epochs",
                 self.warmup_epochs,
                 &format!(
-                    "use fewer warm-up epochs than --epochs {} (the default is \
-                     {DEFAULT_WARMUP_EPOCHS}), e.g. --warmup-epochs 0",
-                    self.epochs
+                    "use fewer warm-up epochs than --epochs {} (the default is {} for {}), \
+                     e.g. --warmup-epochs 0",
+                    self.epochs,
+                    FinalConfig::for_dataset(self.dataset, "", PathBuf::new(), PathBuf::new())
+                        .warmup_epochs,
+                    self.dataset
                 ),
             );
         }

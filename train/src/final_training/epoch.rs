@@ -10,8 +10,8 @@ use tch::nn::Optimizer;
 use tch::{Device, Kind, Reduction, Tensor};
 
 use super::config::FinalConfig;
-use super::run_data::RunData;
 use super::outputs::EpochMetrics;
+use super::run_data::RunData;
 use crate::{Network, TrainError};
 
 /// Training batches prepared ahead of the step that uses them.
@@ -64,6 +64,14 @@ impl Trainer<'_> {
         let train = self.train_epoch(settings)?;
         let train_seconds = start.elapsed().as_secs_f64();
         let test = self.evaluate()?;
+        for (split, totals) in [("training", &train), ("test", &test)] {
+            if totals.images == 0 {
+                return Err(TrainError::NoImages {
+                    split,
+                    epoch: settings.epoch,
+                });
+            }
+        }
         Ok(EpochMetrics {
             epoch: settings.epoch,
             lr: settings.lr,

@@ -11,9 +11,9 @@
 //! this crate does not implement it yet, so accuracies can fall short of it.
 
 mod config;
-mod run_data;
 mod epoch;
 mod outputs;
+mod run_data;
 
 use std::time::Instant;
 
@@ -31,9 +31,9 @@ pub use outputs::{
 
 use crate::schedule::cosine_power_annealing;
 use crate::{checkpoint, Network, TrainError};
-use run_data::RunData;
 use epoch::{EpochSettings, Trainer};
 use outputs::RunFolder;
+use run_data::RunData;
 
 /// Runs `train final`: trains, evaluates every epoch, and writes the run
 /// folder. Returns the final `result.json` contents.
@@ -57,11 +57,12 @@ pub fn run(config: &FinalConfig) -> Result<RunResult, TrainError> {
     )?;
     RunFolder::check(&config.out_dir, config.overwrite)?;
     let data = RunData::load(config)?;
-    let mut folder = RunFolder::prepare(&config.out_dir, config.overwrite)?;
-    folder.write_config(&RunConfig::new(config, tch::get_num_threads()))?;
-
+    // The network is built before the run folder is touched, so settings
+    // that cannot build it leave no files behind.
     let network_config = config.network(data.classes().len());
     let graph = build_network(&genotype, &network_config)?;
+    let mut folder = RunFolder::prepare(&config.out_dir, config.overwrite)?;
+    folder.write_config(&RunConfig::new(config, tch::get_num_threads()))?;
     folder.write_model(&model_file(
         genotype_name,
         genotype,
