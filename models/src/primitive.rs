@@ -209,6 +209,19 @@ impl fmt::Display for PrimitiveSet {
     }
 }
 
+impl Serialize for PrimitiveSet {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for PrimitiveSet {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl FromStr for PrimitiveSet {
     type Err = ModelError;
 
@@ -265,6 +278,12 @@ mod tests {
         for set in PrimitiveSet::ALL {
             assert_eq!(set.name().parse::<PrimitiveSet>().unwrap(), set);
         }
+        let json = serde_json::to_string(&PrimitiveSet::Darts).unwrap();
+        assert_eq!(json, "\"DARTS_PRIMITIVES\"");
+        assert_eq!(
+            serde_json::from_str::<PrimitiveSet>(&json).unwrap(),
+            PrimitiveSet::Darts
+        );
         let message = "primitives"
             .parse::<PrimitiveSet>()
             .unwrap_err()

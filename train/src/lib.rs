@@ -1,11 +1,13 @@
 //! libtorch back end for sharpDARTS: runs a [`models::Graph`] as a trainable
-//! network, the Cosine Power Annealing schedule, checkpoints, and the final
-//! CIFAR-10 training loop behind the `train final` command.
+//! network, the Cosine Power Annealing schedule, checkpoints, the final
+//! training loop behind `train final`, and the architecture search behind
+//! `train search`.
 
 pub mod checkpoint;
 pub mod final_training;
 pub mod network;
 pub mod schedule;
+pub mod search;
 
 pub use network::Network;
 pub use schedule::{cosine_power_annealing, ScheduleError};
@@ -77,6 +79,18 @@ pub enum TrainError {
     },
     #[error("{what}: {message}")]
     DatasetMismatch { what: String, message: String },
+    #[error(
+        "the network has mixed operations, so it is a search supernetwork: run it with \
+         architecture weights (Network::f_forward_search)"
+    )]
+    MissingArchWeights,
+    #[error(
+        "epoch {epoch} read no {split} image: every file was skipped (see the warnings \
+         above); check the data folder"
+    )]
+    NoImages { split: &'static str, epoch: usize },
+    #[error("invalid run folder {path}: {message}")]
+    InvalidRunFolder { path: String, message: String },
     #[error(
         "no epoch of {epochs} produced a finite test loss, so no weights were written \
          (weights.safetensors is missing); training diverged: try a lower --lr than {lr}"

@@ -6,8 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use models::{DatasetKind, OpTable};
+use models::search::Weighting;
+use models::{DatasetKind, OpTable, PrimitiveSet};
 use train::final_training::{self, DeviceChoice, FinalConfig};
+use train::search::{self, SearchRunConfig};
 
 /// Train sharpDARTS genotype networks on CIFAR-10 or ImageNet with libtorch.
 #[derive(Parser)]
@@ -23,6 +25,11 @@ enum Command {
     /// ImageNet recipe, without AutoAugment (not implemented yet).
     #[command(allow_negative_numbers = true)]
     Final(Box<FinalArgs>),
+    /// Search a cell genotype on CIFAR-10 with DARTS: a supernetwork of mixed
+    /// operations, architecture weights trained on half of the training set.
+    /// Writes genotype.json, which `train final --genotype` reads.
+    #[command(allow_negative_numbers = true)]
+    Search(Box<SearchArgs>),
     /// Print the libtorch, CUDA and threading setup.
     Doctor,
 }
@@ -122,6 +129,114 @@ struct FinalArgs {
     threads: Option<usize>,
 }
 
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("start").required(true).args(["out", "resume"])))]
+struct SearchArgs {
+    /// CIFAR-10 folder: train/<class>/ images, or the official binary batches.
+    #[arg(long, value_name = "DIR", required_unless_present = "resume")]
+    data: Option<PathBuf>,
+    /// New run folder for config.json, genotype.json, genotypes/, alphas.jsonl,
+    /// metrics.jsonl, result.json, the cell diagrams and the checkpoint.
+    #[arg(long, value_name = "RUN_DIR")]
+    out: Option<PathBuf>,
+    /// Continue the search in RUN_DIR after its last finished epoch, with the
+    /// settings in its config.json.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = [
+        "data", "primitives", "ops", "weighting", "order", "epochs", "batch_size",
+        "init_channels", "layers", "lr", "lr_min", "lr_power", "warmup_epochs", "arch_lr",
+        "train_portion",
+        "limit_train", "seed", "cutout"
+    ])]
+    resume: Option<PathBuf>,
+    /// Candidate operations of every edge.
+    #[arg(
+        long,
+        default_value = "PRIMITIVES",
+        value_name = "PRIMITIVES|DARTS_PRIMITIVES|SHARPER_PRIMITIVES"
+    )]
+    primitives: PrimitiveSet,
+    /// Operation table the candidates are built with: sharp or darts.
+    #[arg(long, default_value = "sharp", value_name = "sharp|darts")]
+    ops: OpTable,
+    /// Mixing of each edge's candidates: scalar (softmax weights) or max_w
+    /// ((1 - max w + w_i) times each operation).
+    #[arg(long, default_value = "scalar", value_name = "scalar|max_w")]
+    weighting: Weighting,
+    /// Architecture gradient: 1 (first order) or 2 (unrolled second order).
+    #[arg(long, default_value_t = 1)]
+    order: u8,
+    #[arg(long, default_value_t = 50)]
+    epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 16)]
+    init_channels: usize,
+    #[arg(long, default_value_t = 8)]
+    layers: usize,
+    /// Maximum learning rate of the network weights.
+    #[arg(long, default_value_t = 0.025)]
+    lr: f64,
+    /// Learning rate of the last epoch.
+    #[arg(long, default_value = "1e-4")]
+    lr_min: f64,
+    /// Cosine Power Annealing exponent; 1 gives plain cosine annealing.
+    #[arg(long, default_value_t = 2.0)]
+    lr_power: f64,
+    /// Warm-up epochs W: the learning rate rises linearly over the first W + 1 epochs.
+    #[arg(long, default_value_t = 5)]
+    warmup_epochs: usize,
+    /// Adam learning rate of the architecture weights.
+    #[arg(long, default_value = "3e-4")]
+    arch_lr: f64,
+    /// Share of the training images that train the network weights; the rest
+    /// train the architecture weights.
+    #[arg(long, default_value_t = 0.5)]
+    train_portion: f64,
+    /// Search on a seeded class-balanced subset of N training images [default: all].
+    #[arg(long, value_name = "N")]
+    limit_train: Option<usize>,
+    #[arg(long, default_value_t = 2)]
+    seed: u64,
+    /// Cutout of side PIXELS on the weight-training images [default: off].
+    #[arg(long, value_name = "PIXELS")]
+    cutout: Option<usize>,
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceArg,
+    /// Intra-op CPU threads for libtorch [default: all cores].
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+}
+
+impl SearchArgs {
+    fn to_config(&self, out: PathBuf) -> SearchRunConfig {
+        let data = self.data.clone().unwrap_or_default();
+        SearchRunConfig {
+            primitives: self.primitives,
+            ops: self.ops,
+            weighting: self.weighting,
+            order: self.order,
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            init_channels: self.init_channels,
+            layers: self.layers,
+            lr: self.lr,
+            lr_min: self.lr_min,
+            lr_power: self.lr_power,
+            warmup_epochs: self.warmup_epochs,
+            arch_lr: self.arch_lr,
+            train_portion: self.train_portion,
+            limit_train: self.limit_train,
+            seed: self.seed,
+            cutout: self.cutout,
+            device: match self.device {
+                DeviceArg::Cpu => DeviceChoice::Cpu,
+                DeviceArg::Cuda => DeviceChoice::Cuda,
+            },
+            ..SearchRunConfig::new(data, out)
+        }
+    }
+}
+
 /// Side of the Cutout square of the published recipe.
 const DEFAULT_CUTOUT_LENGTH: usize = 16;
 
@@ -206,6 +321,7 @@ fn run() -> Result<()> {
         .init();
     match Cli::parse().command {
         Command::Final(args) => run_final(&args),
+        Command::Search(args) => run_search(&args),
         Command::Doctor => {
             doctor();
             Ok(())
@@ -213,12 +329,39 @@ fn run() -> Result<()> {
     }
 }
 
-fn run_final(args: &FinalArgs) -> Result<()> {
+fn run_search(args: &SearchArgs) -> Result<()> {
+    let threads = set_threads(args.threads)?;
+    let result = match (&args.resume, &args.out) {
+        (Some(run_dir), _) => search::resume(run_dir)
+            .with_context(|| format!("train search --resume {}", run_dir.display()))?,
+        (None, Some(out)) => {
+            let config = args.to_config(out.clone());
+            search::run(&config, threads)
+                .with_context(|| format!("train search into {}", out.display()))?
+        }
+        (None, None) => anyhow::bail!("train search needs --out RUN_DIR or --resume RUN_DIR"),
+    };
+    println!(
+        "best validation accuracy {:.2}% at epoch {} of {}; genotype in {}",
+        result.best_valid_accuracy,
+        result.best_epoch,
+        result.epochs_completed,
+        args.resume
+            .as_ref()
+            .or(args.out.as_ref())
+            .map(|dir| dir.join(search::GENOTYPE_FILE).display().to_string())
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// Sets libtorch's intra-op threads from --threads (every core by default).
+fn set_threads(requested: Option<usize>) -> Result<usize> {
     let cores = available_cores();
     // More threads than cores only adds contention; a mistyped huge count
     // would reserve a stack per thread and exhaust memory.
     let max = 4 * cores;
-    let threads = match args.threads {
+    let threads = match requested {
         Some(n) if n == 0 || n > max => anyhow::bail!(
             "invalid --threads {n}: use 1 to {max} ({cores} logical cores here), \
              or omit it to use every core"
@@ -227,6 +370,11 @@ fn run_final(args: &FinalArgs) -> Result<()> {
         None => cores,
     };
     tch::set_num_threads(i32::try_from(threads).context("--threads is too large")?);
+    Ok(threads)
+}
+
+fn run_final(args: &FinalArgs) -> Result<()> {
+    set_threads(args.threads)?;
     if args.cutout_length_ignored() {
         tracing::warn!("--cutout-length has no effect without --cutout");
     }
@@ -300,7 +448,7 @@ mod tests {
         let cli = Cli::try_parse_from(base.iter().chain(extra)).unwrap();
         match cli.command {
             Command::Final(args) => *args,
-            Command::Doctor => panic!("parsed `final` as `doctor`"),
+            _ => panic!("parsed `final` as another command"),
         }
     }
 

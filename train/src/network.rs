@@ -5,10 +5,11 @@
 //! so checkpoints carry the same names as the PyTorch reference and the ONNX export.
 
 use models::graph::{BatchNorm, Conv2d, Linear, Pool};
-use models::{Graph, Node, Op, Scope};
+use models::{CellKind, Graph, Node, Op, Scope};
 use tch::nn::{Init, Path};
 use tch::{Device, Kind, Tensor};
 
+use crate::search::arch::Coefficients;
 use crate::TrainError;
 
 /// BatchNorm running-statistics momentum, as in PyTorch.
@@ -43,6 +44,9 @@ pub struct Network {
     readers_eval: Vec<usize>,
     /// Per node, how many nodes read its output in training.
     readers_train: Vec<usize>,
+    /// Per node, whether it is a zero that only mixed operations read, which
+    /// they skip, so it is never computed.
+    skipped: Vec<bool>,
     device: Device,
 }
 
@@ -61,6 +65,7 @@ impl Network {
         Ok(Network {
             readers_eval: count_readers(graph, false),
             readers_train: count_readers(graph, true),
+            skipped: skipped_zeros(graph),
             graph: graph.clone(),
             layers,
             device: root.device(),
@@ -104,6 +109,28 @@ impl Network {
         train: bool,
         drop_path_prob: f64,
     ) -> Result<(Tensor, Option<Tensor>), TrainError> {
+        self.forward_graph(x, train, drop_path_prob, None)
+    }
+
+    /// Runs a search supernetwork and returns its logits. Each mixed
+    /// operation sums its candidates' outputs weighted by its row of
+    /// `coefficients`; the `none` candidates contribute nothing and are skipped.
+    pub fn f_forward_search(
+        &self,
+        x: &Tensor,
+        train: bool,
+        coefficients: &Coefficients,
+    ) -> Result<Tensor, TrainError> {
+        Ok(self.forward_graph(x, train, 0.0, Some(coefficients))?.0)
+    }
+
+    fn forward_graph(
+        &self,
+        x: &Tensor,
+        train: bool,
+        drop_path_prob: f64,
+        coefficients: Option<&Coefficients>,
+    ) -> Result<(Tensor, Option<Tensor>), TrainError> {
         self.check_input(x)?;
         let drop_path_prob = if train { drop_path_prob } else { 0.0 };
         let mut remaining = if train {
@@ -113,22 +140,33 @@ impl Network {
         };
         let mut outputs: Vec<Option<Tensor>> = Vec::with_capacity(self.graph.nodes.len());
         for (id, node) in self.graph.nodes.iter().enumerate() {
-            if !runs(node, train) {
+            if !runs(node, train) || self.skipped[id] {
                 outputs.push(None);
                 continue;
             }
-            let inputs = node
-                .inputs
-                .iter()
-                .map(|&i| {
-                    outputs[i]
-                        .as_ref()
-                        .expect("graph nodes only read earlier, live nodes")
-                })
-                .collect::<Vec<_>>();
             let mut y = match &node.op {
                 Op::Input => channels_last(x)?,
-                _ => self.apply(id, node, &inputs, train)?,
+                Op::MixedOp { cell, row, .. } => {
+                    let coefficients = coefficients.ok_or(TrainError::MissingArchWeights)?;
+                    let row = match cell {
+                        CellKind::Normal => coefficients.normal.f_get(*row as i64)?,
+                        CellKind::Reduction => coefficients.reduce.f_get(*row as i64)?,
+                    };
+                    let candidates = node.inputs.iter().map(|&i| outputs[i].as_ref());
+                    mixed(candidates, &row)?
+                }
+                _ => {
+                    let inputs = node
+                        .inputs
+                        .iter()
+                        .map(|&i| {
+                            outputs[i]
+                                .as_ref()
+                                .expect("graph nodes only read earlier, live nodes")
+                        })
+                        .collect::<Vec<_>>();
+                    self.apply(id, node, &inputs, train)?
+                }
             };
             if node.drop_path && drop_path_prob > 0.0 {
                 y = drop_path(&y, drop_path_prob)?;
@@ -233,6 +271,43 @@ fn runs(node: &Node, train: bool) -> bool {
     train || node.scope == Scope::Main
 }
 
+/// Returns `sum_p row[p] * candidate_p` over the candidates that were
+/// computed; a skipped candidate (a zero) adds nothing.
+fn mixed<'a>(
+    candidates: impl Iterator<Item = Option<&'a Tensor>>,
+    row: &Tensor,
+) -> Result<Tensor, TrainError> {
+    let mut sum: Option<Tensor> = None;
+    for (p, candidate) in candidates.enumerate() {
+        let Some(candidate) = candidate else {
+            continue;
+        };
+        let term = candidate.f_mul(&row.f_get(p as i64)?)?;
+        sum = Some(match sum {
+            Some(total) => total.f_add(&term)?,
+            None => term,
+        });
+    }
+    sum.ok_or(TrainError::MissingArchWeights)
+}
+
+/// Marks zero nodes that only mixed operations read.
+fn skipped_zeros(graph: &Graph) -> Vec<bool> {
+    let consumers = graph.consumers();
+    graph
+        .nodes
+        .iter()
+        .zip(&consumers)
+        .map(|(node, readers)| {
+            matches!(node.op, Op::Zero { .. })
+                && !readers.is_empty()
+                && readers
+                    .iter()
+                    .all(|&r| matches!(graph.nodes[r].op, Op::MixedOp { .. }))
+        })
+        .collect()
+}
+
 fn count_readers(graph: &Graph, train: bool) -> Vec<usize> {
     let mut readers = vec![0; graph.nodes.len()];
     for node in graph.nodes.iter().filter(|node| runs(node, train)) {
@@ -273,19 +348,6 @@ fn create_layer(root: &Path, op: &Op) -> Result<Layer, TrainError> {
         }
         Op::BatchNorm(bn) => create_batch_norm(root, bn)?,
         Op::Linear(linear) => create_linear(root, linear)?,
-        // TODO: the search back end implements mixed operations, with the
-        // architecture weights passed to the forward pass.
-        Op::MixedOp { cell, row, .. } => {
-            return Err(TrainError::Model(models::ModelError::Unsupported {
-                operation: format!(
-                    "the mixed operation of edge row {row} in a {} cell of a search network",
-                    cell.name()
-                ),
-                fix: "the libtorch back end runs final networks only, so train the derived \
-                      genotype with `train final`"
-                    .to_string(),
-            }))
-        }
         _ => Layer::Stateless,
     };
     Ok(layer)

@@ -165,7 +165,7 @@ fn best_column(row: &[f32], skip_column: Option<usize>) -> usize {
 
 /// Share of parameter-free operations (none, pools, skip) among the edges of
 /// a genotype, from 0 to 1.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ParameterFreeShare {
     pub normal: f64,
     pub reduce: f64,
