@@ -165,12 +165,16 @@ struct SearchArgs {
     /// Architecture gradient: 1 (first order) or 2 (unrolled second order).
     #[arg(long, default_value_t = 1)]
     order: u8,
+    /// Number of search epochs.
     #[arg(long, default_value_t = 50)]
     epochs: usize,
+    /// Images per step, for each of the two batches (weights and architecture).
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
+    /// Channels of the first cell (C) of the supernetwork.
     #[arg(long, default_value_t = 16)]
     init_channels: usize,
+    /// Number of cells (L) of the supernetwork.
     #[arg(long, default_value_t = 8)]
     layers: usize,
     /// Maximum learning rate of the network weights.
@@ -195,11 +199,13 @@ struct SearchArgs {
     /// Search on a seeded class-balanced subset of N training images [default: all].
     #[arg(long, value_name = "N")]
     limit_train: Option<usize>,
+    /// Random seed for initialisation, the split, shuffling and augmentation.
     #[arg(long, default_value_t = 2)]
     seed: u64,
     /// Cutout of side PIXELS on the weight-training images [default: off].
     #[arg(long, value_name = "PIXELS")]
     cutout: Option<usize>,
+    /// Device to search on; cuda fails when no CUDA device is available.
     #[arg(long, value_enum, default_value = "cpu")]
     device: DeviceArg,
     /// Intra-op CPU threads for libtorch [default: all cores].

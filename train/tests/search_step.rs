@@ -178,47 +178,55 @@ fn second_order_gradient_matches_finite_differences() {
     );
 }
 
-/// Times search steps at the published size; run with `--ignored --nocapture`.
+/// Times search steps at the published size (16 channels, 8 cells, batch
+/// 32, 2 threads) for both orders and weightings; run with `--ignored
+/// --nocapture`. `PRIMITIVES=DARTS_PRIMITIVES` or `SHARPER_PRIMITIVES`
+/// changes the search space.
 #[test]
 #[ignore = "timing: prints seconds per step"]
 fn step_timing() {
     tch::set_num_threads(2);
-    tch::manual_seed(0);
     let primitives = match std::env::var("PRIMITIVES").as_deref() {
         Ok("DARTS_PRIMITIVES") => PrimitiveSet::Darts,
+        Ok("SHARPER_PRIMITIVES") => PrimitiveSet::Sharper,
         _ => PrimitiveSet::Sharp,
     };
-    let config = SearchConfig {
-        primitives,
-        ..SearchConfig::default()
-    };
-    let graph = build_search_network(&config).unwrap();
-    eprintln!(
-        "supernetwork MACs per image: {}",
-        models::count_macs(&graph)
-    );
-    let net = supernet(&config);
-    let mut sgd = Sgd::new(net.weights.len(), 0.9, 3e-4);
-    let mut architect = Architect {
-        adam: Adam::new(&net.arch.tensors(), 3e-4, (0.5, 0.999), 1e-3),
-        second_order: false,
-    };
-    let (train, valid) = (batch(32, 32), batch(32, 32));
-    for step in 0..3 {
-        let start = Instant::now();
-        let fwd = Instant::now();
-        let logits = tch::no_grad(|| net.logits(&train.images, true, false).unwrap());
-        let forward = fwd.elapsed().as_secs_f64();
-        drop(logits);
-        let arch_start = Instant::now();
-        architect.step(&net, &train, &valid, 0.025, &sgd).unwrap();
-        let arch = arch_start.elapsed().as_secs_f64();
-        let weights_start = Instant::now();
-        weight_step(&net, &mut sgd, &train, 0.025, 5.0).unwrap();
-        let weights = weights_start.elapsed().as_secs_f64();
+    for (second_order, weighting) in [
+        (false, Weighting::Scalar),
+        (false, Weighting::MaxW),
+        (true, Weighting::Scalar),
+        (true, Weighting::MaxW),
+    ] {
+        tch::manual_seed(0);
+        let config = SearchConfig {
+            primitives,
+            weighting,
+            ..SearchConfig::default()
+        };
+        let net = supernet(&config);
+        let mut sgd = Sgd::new(net.weights.len(), 0.9, 3e-4);
+        let mut architect = Architect {
+            adam: Adam::new(&net.arch.tensors(), 3e-4, (0.5, 0.999), 1e-3),
+            second_order,
+        };
+        let (train, valid) = (batch(32, 32), batch(32, 32));
+        let mut seconds = Vec::new();
+        for _ in 0..4 {
+            let start = Instant::now();
+            architect.step(&net, &train, &valid, 0.025, &sgd).unwrap();
+            weight_step(&net, &mut sgd, &train, 0.025, 5.0).unwrap();
+            seconds.push(start.elapsed().as_secs_f64());
+        }
+        // The first step sets up libtorch's kernels for every shape.
+        let steady = &seconds[1..];
+        let mean = steady.iter().sum::<f64>() / steady.len() as f64;
         eprintln!(
-            "step {step}: forward only {forward:.2} s, arch step {arch:.2} s, weight step {weights:.2} s, total {:.2} s",
-            start.elapsed().as_secs_f64()
+            "{primitives} order {} {}: first step {:.1} s, then {mean:.2} s per step \
+             ({steady:.2?}); peak memory {:.2} GiB",
+            if second_order { 2 } else { 1 },
+            weighting.name(),
+            seconds[0],
+            train::search::memory::peak_resident_memory().unwrap_or(0) as f64 / (1u64 << 30) as f64
         );
     }
 }

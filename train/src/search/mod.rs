@@ -609,3 +609,45 @@ fn check_memory(
         ),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversized_batch_is_refused_with_the_largest_that_fits() {
+        let config = SearchRunConfig {
+            batch_size: 10_000_000,
+            ..SearchRunConfig::new("data".into(), "run".into())
+        };
+        let graph = build_search_network(&config.network(10)).unwrap();
+        let message = check_memory(&graph, &config, Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("--batch-size 10000000"), "{message}");
+        assert!(
+            message.contains("the largest batch that fits is about"),
+            "{message}"
+        );
+        let fits = SearchRunConfig {
+            batch_size: 2,
+            ..config
+        };
+        check_memory(&graph, &fits, Device::Cpu).unwrap();
+    }
+
+    #[test]
+    fn split_is_class_balanced_and_complete() {
+        let dataset = Dataset {
+            images: vec![0; 40 * 3],
+            labels: (0..40).map(|i| (i % 4) as u16).collect(),
+            classes: (0..4).map(|c| c.to_string()).collect(),
+            height: 1,
+            width: 1,
+        };
+        let (weights, arch) = split(&dataset, 0.5, 3);
+        assert_eq!((weights.len(), arch.len()), (20, 20));
+        assert_eq!(weights.class_counts(), [5, 5, 5, 5]);
+        assert_eq!(arch.class_counts(), [5, 5, 5, 5]);
+    }
+}
