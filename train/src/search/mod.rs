@@ -52,14 +52,16 @@ const PREFETCH_BATCHES: usize = 2;
 pub fn run(config: &SearchRunConfig, threads: usize) -> Result<SearchResult, TrainError> {
     config.validate()?;
     prepare_folder(&config.out_dir)?;
-    let folder = SearchFolder::new(&config.out_dir);
+    // Data, network and memory are checked before the first file is written,
+    // so a refused configuration leaves an empty folder that can be reused.
+    let search = Search::start(config, SearchFolder::new(&config.out_dir), None)?;
     let record = SearchRecord {
         train_version: env!("CARGO_PKG_VERSION").to_string(),
         config: config.clone(),
         threads,
     };
-    folder.write_json(CONFIG_FILE, &record)?;
-    Search::start(config, folder, None)?.run()
+    search.folder.write_json(CONFIG_FILE, &record)?;
+    search.run()
 }
 
 /// Continues the search in `run_dir` after its last completed epoch, with
