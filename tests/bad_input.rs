@@ -186,6 +186,7 @@ fn predict_skips_an_image_it_cannot_resize() {
         "export failed\n{}",
         describe(&output)
     );
+
     // A 1 x 20000 image: resizing its shorter side to 256 pixels would need
     // over a billion pixels.
     let tall = dir.path().join("tall.png");
@@ -193,6 +194,7 @@ fn predict_skips_an_image_it_cannot_resize() {
     let photo = shared_data().join("cifar10/test/cat/0000.jpg");
     let mut predict = command("serve", &["predict", "--json"]);
     let output = run(predict.arg(&model).arg(&tall).arg(&photo));
+
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(

@@ -5,16 +5,11 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-use sharpdarts::{binary, describe, run, shared_data};
+use sharpdarts::{binary, describe, read_json, run, shared_data};
 
 const LIMIT_TRAIN: &str = "2000";
 const LIMIT_TEST: &str = "500";
 const SEED: &str = "3";
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 fn train_small(data: &Path, run_dir: &Path) {
     let output = run(Command::new(binary("train")).args([

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use sharpdarts::{binary, describe, run, shared_data};
+use sharpdarts::{binary, run_ok, shared_data};
 
 const CLASSES: usize = 8;
 
@@ -32,23 +32,13 @@ fn make_imagenet_folder(root: &Path) -> Vec<PathBuf> {
     photos
 }
 
-fn succeed(command: &mut Command, what: &str) -> Vec<u8> {
-    let output = run(command);
-    assert!(
-        output.status.success(),
-        "{what} failed\n{}",
-        describe(&output)
-    );
-    output.stdout
-}
-
 #[test]
 fn train_export_serve_on_imagenet_photos() {
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("imagenet");
     let photos = make_imagenet_folder(&data);
     let run_dir = work.path().join("run");
-    succeed(
+    run_ok(
         Command::new(binary("train")).args([
             "final",
             "--dataset",
@@ -83,7 +73,7 @@ fn train_export_serve_on_imagenet_photos() {
 
     let model = work.path().join("model.onnx");
     let model_arg = model.to_str().unwrap();
-    succeed(
+    run_ok(
         Command::new(binary("export")).args([
             "--onnx",
             "--run",
@@ -95,7 +85,7 @@ fn train_export_serve_on_imagenet_photos() {
     );
 
     // The same resize, crop and weights give the same accuracy as training measured.
-    let stdout = succeed(
+    let stdout = run_ok(
         Command::new(binary("serve")).args([
             "eval",
             model_arg,
@@ -113,7 +103,7 @@ fn train_export_serve_on_imagenet_photos() {
         "serve eval {served}% vs training {best}%"
     );
 
-    let stdout = succeed(
+    let stdout = run_ok(
         Command::new(binary("serve")).args(["info", model_arg, "--json"]),
         "serve info",
     );
@@ -122,7 +112,7 @@ fn train_export_serve_on_imagenet_photos() {
     assert_eq!(info["graph"]["params_published"], result["params"]);
     assert_eq!(info["graph"]["macs_published"], result["macs"]);
 
-    let stdout = succeed(
+    let stdout = run_ok(
         Command::new(binary("serve"))
             .args(["predict", model_arg, "--json", "--top-k", "3"])
             .arg(&photos[0]),

@@ -169,7 +169,7 @@ fn every_named_genotype_imagenet_parity() {
     check_every_named_genotype(&config);
 }
 
-/// Every built-in genotype at the published sizes (CIFAR 36 x 20, ImageNet
+/// Checks every built-in genotype at the published sizes (CIFAR 36 x 20, ImageNet
 /// 48 x 14 with 1000 classes). Takes several minutes on two cores; run with
 /// `cargo test --release --test parity -- --ignored --nocapture`.
 #[test]

@@ -1,38 +1,16 @@
 //! The whole path from search to deployment on real CIFAR-10 images:
-//! `train search` on a small subset, `train final` on the genotype it
-//! wrote, `export --onnx`, `serve eval`; and `train search --resume`.
+//! `train search` on a small subset, `train final` on the genotype it wrote,
+//! `export --onnx` and `serve eval`. A second test resumes a killed search.
 
 use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-use sharpdarts::{binary, describe, run, shared_data};
+use sharpdarts::{binary, describe, read_json, read_json_lines, run, run_ok, shared_data};
 
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
-}
-
-fn succeed(command: &mut Command, what: &str) {
-    let output = run(command);
-    assert!(
-        output.status.success(),
-        "{what} failed\n{}",
-        describe(&output)
-    );
-}
-
-/// A tiny search: 4 channels, 3 cells, 200 images, batch 16.
+/// Runs a tiny search: 4 channels, 3 cells, 200 images, batch 16.
 fn search(data: &Path, out: &Path, epochs: &str, weighting: &str) {
-    succeed(
+    run_ok(
         &mut search_command(data, out, epochs, weighting),
         "train search",
     );
@@ -81,9 +59,9 @@ fn search_then_train_export_serve() {
     assert_eq!(result["epochs_completed"], 2);
     assert_eq!(result["weight_images"], 100);
     assert_eq!(result["arch_images"], 100);
-    let metrics = lines(&search_dir.join("metrics.jsonl"));
+    let metrics = read_json_lines(&search_dir.join("metrics.jsonl"));
     assert_eq!(metrics.len(), 2);
-    let alphas = lines(&search_dir.join("alphas.jsonl"));
+    let alphas = read_json_lines(&search_dir.join("alphas.jsonl"));
     assert_eq!(alphas.len(), 2);
     let rows = alphas[1]["normal"].as_array().unwrap();
     assert_eq!(rows.len(), 14, "14 edges for 4 nodes");
@@ -115,7 +93,7 @@ fn search_then_train_export_serve() {
 
     let run_dir = work.path().join("final");
     let genotype = search_dir.join("genotype.json");
-    succeed(
+    run_ok(
         Command::new(binary("train")).args([
             "final",
             "--genotype",
@@ -145,7 +123,7 @@ fn search_then_train_export_serve() {
     assert_eq!(model["genotype"], best_genotype);
 
     let onnx = work.path().join("model.onnx");
-    succeed(
+    run_ok(
         Command::new(binary("export")).args([
             "--onnx",
             "--run",
@@ -212,12 +190,12 @@ fn resumed_search_matches_an_uninterrupted_one() {
     let state = read_json(&state_path);
     assert_eq!(state["epochs_completed"], 1, "killed after the first epoch");
 
-    succeed(
+    run_ok(
         Command::new(binary("train")).args(["search", "--resume", killed.to_str().unwrap()]),
         "train search --resume",
     );
-    let resumed = lines(&killed.join("metrics.jsonl"));
-    let uninterrupted = lines(&whole.join("metrics.jsonl"));
+    let resumed = read_json_lines(&killed.join("metrics.jsonl"));
+    let uninterrupted = read_json_lines(&whole.join("metrics.jsonl"));
     assert_eq!(resumed.len(), 2);
     for (a, b) in resumed.iter().zip(&uninterrupted) {
         assert_eq!(a["epoch"], b["epoch"]);
@@ -229,7 +207,7 @@ fn resumed_search_matches_an_uninterrupted_one() {
         );
         assert!((x - y).abs() <= 1e-3 * y.abs(), "valid loss {x} vs {y}");
     }
-    assert_eq!(lines(&killed.join("alphas.jsonl")).len(), 2);
+    assert_eq!(read_json_lines(&killed.join("alphas.jsonl")).len(), 2);
     let result = read_json(&killed.join("result.json"));
     assert_eq!(result["epochs_completed"], 2);
 }

@@ -29,7 +29,7 @@ const HEN: &str = "n01514859";
 ///
 /// The class folders are created in reverse order. Each training folder
 /// contains its class photo and one more file: another photo (`extra.jpg`) or
-/// a PNG copy (`copy.png`). The goldfish folder also holds files that must
+/// a PNG copy (`copy.png`). The goldfish folder also contains files that must
 /// be ignored (`notes.txt`, `.hidden.JPEG`). Each validation folder contains
 /// its class photo, named with a mixed-case extension.
 fn build_imagenet(root: &Path) {

@@ -353,6 +353,7 @@ fn imagenet_export_records_its_preprocessing() {
     ];
     let output = export_command(&args);
     assert!(output.status.success(), "{}", stderr(&output));
+
     let model = ModelProto::parse_from_bytes(&std::fs::read(&out).unwrap()).unwrap();
     let size = metadata_value(&model, "input_size").unwrap();
     assert_eq!(size, "[3,224,224]");
@@ -362,6 +363,7 @@ fn imagenet_export_records_its_preprocessing() {
     assert_eq!(network.dataset, models::DatasetKind::ImageNet);
     assert_eq!(network.mid_channels, 96);
     assert_eq!(network.num_classes, 7);
+
     let classes: Vec<String> =
         serde_json::from_str(&metadata_value(&model, "classes").unwrap()).unwrap();
     assert_eq!(classes.len(), 7);

@@ -1,9 +1,9 @@
 //! Cell diagrams of a genotype, as Graphviz DOT source and as self-contained SVG.
 //!
 //! A diagram reads left to right. It starts at the cell inputs `c_{k-2}` and
-//! `c_{k-1}`, has one box per operation and one `+` node per intermediate node
-//! that sums its two operations, and ends at the cell output `c_{k}`, which
-//! concatenates the states in the cell's concat list. Both formats draw the
+//! `c_{k-1}`. It has one box per operation and one `+` node per intermediate
+//! node, which sums its two operations. It ends at the cell output `c_{k}`,
+//! which concatenates the states in the cell's concat list. Both formats draw the
 //! same nodes and edges, and the text depends only on the genotype.
 
 mod layout;

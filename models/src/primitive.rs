@@ -244,7 +244,7 @@ impl FromStr for PrimitiveSet {
 mod tests {
     use super::*;
 
-    /// The published primitive sets, read from the reference genotype table
+    /// Reads the published primitive sets from the reference genotype table,
     /// when it is present beside the repository.
     fn reference_sets() -> Option<serde_json::Value> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");

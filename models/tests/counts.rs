@@ -86,7 +86,7 @@ fn imagenet_shapes() {
     assert_eq!(aux, 1_262_312);
 }
 
-/// The parameter prefix of a layer with weights.
+/// Returns the parameter prefix of a layer with weights.
 fn layer_name(op: &Op) -> Option<&str> {
     match op {
         Op::Conv2d(conv) => Some(&conv.name),

@@ -144,14 +144,27 @@ pub fn classify(
     images: &[RgbImage],
     top_k: usize,
 ) -> Result<Vec<Vec<Prediction>>> {
-    let classes = model.classes()?.to_vec();
+    // Missing class names are reported before missing preprocessing metadata.
+    model.classes()?;
     let preprocessing = Preprocessing::from_model(model)?;
-    let mut results = Vec::with_capacity(images.len());
-    for chunk in images.chunks(PREDICT_BATCH) {
-        let mut input = Vec::new();
-        for image in chunk {
-            input.extend(preprocessing.apply(image)?);
-        }
+    let inputs = images
+        .iter()
+        .map(|image| preprocessing.apply(image))
+        .collect::<Result<Vec<_>>>()?;
+    classify_inputs(model, &inputs, top_k)
+}
+
+/// Classifies images already preprocessed with [`Preprocessing::apply`],
+/// in batches; returns the `top_k` predictions of each.
+pub fn classify_inputs(
+    model: &mut OnnxModel,
+    inputs: &[Vec<f32>],
+    top_k: usize,
+) -> Result<Vec<Vec<Prediction>>> {
+    let classes = model.classes()?.to_vec();
+    let mut results = Vec::with_capacity(inputs.len());
+    for chunk in inputs.chunks(PREDICT_BATCH) {
+        let input: Vec<f32> = chunk.concat();
         let logits = model.run(&input, chunk.len())?;
         for row in logits.chunks_exact(classes.len()) {
             results.push(rank(row, &classes, top_k));

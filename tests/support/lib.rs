@@ -52,6 +52,34 @@ pub fn run(command: &mut Command) -> Output {
         .unwrap_or_else(|e| panic!("failed to start {command:?}: {e}"))
 }
 
+/// Runs a command that must succeed and returns its standard output;
+/// `what` names the command in the failure message.
+pub fn run_ok(command: &mut Command, what: &str) -> Vec<u8> {
+    let output = run(command);
+    assert!(
+        output.status.success(),
+        "{what} failed\n{}",
+        describe(&output)
+    );
+    output.stdout
+}
+
+/// Reads a JSON file, naming the file when it is missing or invalid.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Reads a JSON Lines file, one value per line.
+pub fn read_json_lines(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        })
+        .collect()
+}
+
 /// Standard output and error of a finished command, for assertion messages.
 pub fn describe(output: &Output) -> String {
     format!(

@@ -12,6 +12,19 @@ pub mod search;
 pub use network::Network;
 pub use schedule::{cosine_power_annealing, ScheduleError};
 
+/// Returns the error for `--option value`, with the fix to suggest.
+pub(crate) fn invalid_option<T: ToString>(
+    option: &'static str,
+    value: T,
+    fix: &str,
+) -> Result<(), TrainError> {
+    Err(TrainError::InvalidOption {
+        option,
+        value: value.to_string(),
+        fix: fix.to_string(),
+    })
+}
+
 /// Errors of the training back end.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {

@@ -30,8 +30,8 @@ fn batch(n: i64, size: i64) -> Batch {
     }
 }
 
-/// A supernetwork small enough for finite differences: 4 channels, 3 cells,
-/// 2 nodes per cell, 8x8 images.
+/// Returns a supernetwork small enough for finite differences: 4 channels,
+/// 3 cells, 2 nodes per cell, 8x8 images.
 fn tiny_config(weighting: Weighting) -> SearchConfig {
     SearchConfig {
         primitives: PrimitiveSet::Darts,
@@ -57,7 +57,7 @@ fn changed(before: &[f64], after: &Tensor) -> bool {
 }
 
 #[test]
-fn first_and_second_order_steps_update_both_weight_sets() {
+fn search_steps_update_both_weight_sets() {
     for (second_order, weighting) in [(false, Weighting::Scalar), (true, Weighting::MaxW)] {
         tch::manual_seed(5);
         let net = supernet(&tiny_config(weighting));
@@ -95,7 +95,7 @@ fn first_and_second_order_steps_update_both_weight_sets() {
 /// what the second-order gradient differentiates: compare with central
 /// differences of that function on a few α entries, in double precision.
 #[test]
-fn second_order_gradient_matches_finite_differences() {
+fn second_order_matches_finite_differences() {
     tch::manual_seed(11);
     let mut net = supernet(&tiny_config(Weighting::Scalar));
     net.vs.double();

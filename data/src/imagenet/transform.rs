@@ -109,8 +109,8 @@ impl RandomResizedCrop {
 
     /// Returns torchvision's fallback box: the whole image when its aspect
     /// ratio lies in `ratio`. Otherwise the box is centred, has the nearest
-    /// allowed ratio, and keeps the full height of an image that is too wide
-    /// or the full width of one that is too tall.
+    /// allowed ratio. It keeps the full height of a too-wide image and the
+    /// full width of a too-tall image.
     pub fn fallback(&self, width: u32, height: u32) -> CropBox {
         let (min_ratio, max_ratio) = self.ratio;
         let in_ratio = f64::from(width) / f64::from(height);

@@ -6,7 +6,8 @@ use anyhow::bail;
 use clap::Args;
 use data::image::RgbImage;
 use serde::Serialize;
-use serve::{classify, Prediction};
+use serve::predict::classify_inputs;
+use serve::Prediction;
 
 use super::{open_model, parse_positive, print_json, SessionArgs};
 
@@ -53,8 +54,8 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     // Missing class names are reported before any preprocessing metadata.
     model.classes()?;
     let (paths, images, mut errors) = decode_all(&args.images);
-    let (paths, images) = keep_preprocessable(&model, paths, images, &mut errors)?;
-    let predictions = classify(&mut model, &images, args.top_k)?;
+    let (paths, inputs) = preprocess_all(&model, paths, images, &mut errors)?;
+    let predictions = classify_inputs(&mut model, &inputs, args.top_k)?;
     let results: Vec<ImageResult> = paths
         .into_iter()
         .zip(predictions)
@@ -100,21 +101,22 @@ fn decode_all(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<RgbImage>, Vec<ImageError
     (decoded_paths, images, errors)
 }
 
-/// Leaves out, with an error naming the file, each decoded image that the
-/// model's preprocessing rejects (such as a resize to an absurd size).
-fn keep_preprocessable(
+/// Preprocesses each decoded image for the model. An image that the
+/// preprocessing rejects (such as a resize to an absurd size) is left out,
+/// with an error naming the file.
+fn preprocess_all(
     model: &serve::OnnxModel,
     paths: Vec<PathBuf>,
     images: Vec<RgbImage>,
     errors: &mut Vec<ImageError>,
-) -> anyhow::Result<(Vec<PathBuf>, Vec<RgbImage>)> {
+) -> anyhow::Result<(Vec<PathBuf>, Vec<Vec<f32>>)> {
     let preprocessing = serve::predict::Preprocessing::from_model(model)?;
-    let mut kept = (Vec::new(), Vec::new());
+    let mut accepted = (Vec::new(), Vec::new());
     for (path, image) in paths.into_iter().zip(images) {
         match preprocessing.apply(&image) {
-            Ok(_) => {
-                kept.0.push(path);
-                kept.1.push(image);
+            Ok(input) => {
+                accepted.0.push(path);
+                accepted.1.push(input);
             }
             Err(error) => {
                 let error = format!("{:#}", anyhow::Error::new(error));
@@ -123,7 +125,7 @@ fn keep_preprocessable(
             }
         }
     }
-    Ok(kept)
+    Ok(accepted)
 }
 
 fn print_text(results: &[ImageResult]) {

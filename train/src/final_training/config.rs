@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use models::{DatasetKind, NetworkConfig, OpTable};
 use serde::{Deserialize, Serialize};
 
-use crate::TrainError;
+use crate::{invalid_option as invalid, TrainError};
 
 /// SGD momentum of the published recipe.
 pub const MOMENTUM: f64 = 0.9;
@@ -256,14 +256,6 @@ impl FinalConfig {
         }
         Ok(())
     }
-}
-
-fn invalid<T: ToString>(option: &'static str, value: T, fix: &str) -> Result<(), TrainError> {
-    Err(TrainError::InvalidOption {
-        option,
-        value: value.to_string(),
-        fix: fix.to_string(),
-    })
 }
 
 fn positive(option: &'static str, value: usize, fix: &str) -> Result<(), TrainError> {

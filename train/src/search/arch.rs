@@ -78,7 +78,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn max_w_coefficient_of_the_maximum_is_one_and_others_get_gradient() {
+    fn max_w_top_coefficient_is_one() {
         tch::manual_seed(1);
         let arch = ArchWeights::new(14, 8, Device::Cpu);
         let coefficients = arch.coefficients(Weighting::MaxW).unwrap();

@@ -7,7 +7,7 @@ use models::{OpTable, PrimitiveSet};
 use serde::{Deserialize, Serialize};
 
 use crate::final_training::DeviceChoice;
-use crate::TrainError;
+use crate::{invalid_option as invalid, TrainError};
 
 /// Settings of `train search`. [`SearchRunConfig::new`] fills in the
 /// published defaults: 50 epochs, batch 64, C = 16, 8 cells, 4 nodes per
@@ -120,6 +120,23 @@ impl SearchRunConfig {
                 "use a share strictly between 0 and 1 (the published value is 0.5)",
             );
         }
+        self.validate_rates()?;
+        if let Some(limit) = self.limit_train.filter(|&n| n < 4) {
+            return invalid(
+                "limit-train",
+                limit,
+                "use at least 4 images: each split needs two for a BatchNorm batch",
+            );
+        }
+        if self.cutout == Some(0) {
+            return invalid("cutout", 0, "use a side of at least 1 pixel");
+        }
+        self.network(10).validate()?;
+        Ok(())
+    }
+
+    /// Checks the learning rates, weight decays and the gradient clipping norm.
+    fn validate_rates(&self) -> Result<(), TrainError> {
         positive_finite("lr", self.lr)?;
         positive_finite("arch-lr", self.arch_lr)?;
         positive_finite("grad-clip", self.grad_clip)?;
@@ -146,17 +163,6 @@ impl SearchRunConfig {
                 "use 1 (cosine annealing) or more",
             );
         }
-        if let Some(limit) = self.limit_train.filter(|&n| n < 4) {
-            return invalid(
-                "limit-train",
-                limit,
-                "use at least 4 images: each split needs two for a BatchNorm batch",
-            );
-        }
-        if self.cutout == Some(0) {
-            return invalid("cutout-length", 0, "use a side of at least 1 pixel");
-        }
-        self.network(10).validate()?;
         Ok(())
     }
 
@@ -173,14 +179,6 @@ impl SearchRunConfig {
             ..models::search::SearchConfig::default()
         }
     }
-}
-
-fn invalid<T: ToString>(option: &'static str, value: T, fix: &str) -> Result<(), TrainError> {
-    Err(TrainError::InvalidOption {
-        option,
-        value: value.to_string(),
-        fix: fix.to_string(),
-    })
 }
 
 fn positive_finite(option: &'static str, value: f64) -> Result<(), TrainError> {

@@ -6,10 +6,10 @@ use models::{Graph, Scope};
 
 /// Bytes per `f32` value.
 const FLOAT_BYTES: u64 = 4;
-/// Values kept for backward per value of node output, calibrated on the
-/// 16-channel, 8-cell supernetworks at batch 32 on CPU: the peak resident
-/// memory measured 9.4 GiB for `PRIMITIVES` and 5.6 GiB for
-/// `DARTS_PRIMITIVES`, and this factor puts the estimate 10-20 % above both.
+/// Values kept for backward per value of node output. Calibrated on the
+/// 16-channel, 8-cell supernetworks at batch 32 on CPU, where the peak
+/// resident memory measured 9.4 GiB (`PRIMITIVES`) and 5.6 GiB
+/// (`DARTS_PRIMITIVES`): this factor puts the estimate 10-20 % above both.
 const ACTIVATION_FACTOR: f64 = 1.1;
 /// Growth of the activation memory in the unrolled second-order step, which
 /// keeps a validation graph while it takes gradients for α and the weights:

@@ -45,6 +45,8 @@ use supernet::{cross_entropy, weight_step, Architect, Batch, Supernet};
 /// Share of parameter-free operations above which a warning names the
 /// collapse of DARTS into skip connections.
 const COLLAPSE_SHARE: f64 = 0.5;
+/// Names of the two architecture weight matrices in checkpoints.
+const CELL_NAMES: [&str; 2] = ["normal", "reduce"];
 /// Batches prepared ahead of the step that uses them.
 const PREFETCH_BATCHES: usize = 2;
 
@@ -53,7 +55,7 @@ pub fn run(config: &SearchRunConfig, threads: usize) -> Result<SearchResult, Tra
     config.validate()?;
     prepare_folder(&config.out_dir)?;
     // Data, network and memory are checked before the first file is written,
-    // so a refused configuration leaves an empty folder that can be reused.
+    // so a rejected configuration leaves an empty folder that can be reused.
     let search = Search::start(config, SearchFolder::new(&config.out_dir), None)?;
     let record = SearchRecord {
         train_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -101,7 +103,7 @@ pub fn resume(run_dir: &Path) -> Result<SearchResult, TrainError> {
     Search::start(&config, folder, Some(state))?.run()
 }
 
-/// Creates the run folder; an existing folder must be empty.
+/// Creates the run folder, which must be missing or empty.
 fn prepare_folder(dir: &Path) -> Result<(), TrainError> {
     let not_empty = dir.is_dir()
         && std::fs::read_dir(dir)
@@ -227,12 +229,48 @@ impl<'a> Search<'a> {
         Ok(self.result)
     }
 
+    /// Trains one epoch, evaluates the validation split, logs the
+    /// architecture weights and returns the epoch's metrics.
     fn run_epoch(&mut self, epoch: usize) -> Result<SearchEpochMetrics, TrainError> {
         let start = Instant::now();
         let lr = self.schedule[epoch - 1];
+        let totals = self.train_epoch(epoch, lr)?;
+        let train_seconds = start.elapsed().as_secs_f64();
+
+        let (valid_loss, valid_accuracy) = self.evaluate()?;
+        let (normal, reduce) = self.net.arch.softmax_rows()?;
+        let genotype = self.derive(&normal, &reduce)?;
+        let record = AlphaRecord {
+            epoch,
+            primitives: self.primitive_names(),
+            normal,
+            reduce,
+        };
+        self.folder.append_line(ALPHAS_FILE, &record)?;
+
+        let images = totals.images.max(1) as f64;
+        Ok(SearchEpochMetrics {
+            epoch,
+            lr,
+            train_loss: totals.loss / images,
+            train_accuracy: 100.0 * totals.correct as f64 / images,
+            arch_loss: totals.arch_loss / totals.steps.max(1) as f64,
+            valid_loss,
+            valid_accuracy,
+            parameter_free: parameter_free_share(&genotype),
+            genotype,
+            seconds: start.elapsed().as_secs_f64(),
+            steps_per_second: totals.steps as f64 / train_seconds.max(1e-9),
+            peak_memory_bytes: peak_resident_memory(),
+        })
+    }
+
+    /// Runs the search steps of one epoch while a second thread prepares the
+    /// next pairs of weight and architecture batches.
+    fn train_epoch(&mut self, epoch: usize, lr: f64) -> Result<Totals, TrainError> {
         let config = self.config;
-        let (weight_split, arch_split) =
-            (Arc::clone(&self.weight_split), Arc::clone(&self.arch_split));
+        let weight_split = Arc::clone(&self.weight_split);
+        let arch_split = Arc::clone(&self.arch_split);
         let weight_batches = TrainBatches::new(
             &weight_split,
             config.batch_size,
@@ -245,7 +283,7 @@ impl<'a> Search<'a> {
         // the training batches and draws each with replacement. Here they are
         // unaugmented and visit the split once per epoch in a seeded order.
         let arch_batches = cycled_batches(&arch_split, config.batch_size, config.seed, epoch);
-        let steps = weight_batches.len();
+
         let mut totals = Totals::default();
         std::thread::scope(|scope| -> Result<(), TrainError> {
             let (sender, receiver) = mpsc::sync_channel(PREFETCH_BATCHES);
@@ -257,68 +295,54 @@ impl<'a> Search<'a> {
                 }
             });
             for (step, (train, valid)) in receiver.into_iter().enumerate() {
+                // BatchNorm needs two samples, so a one-image last batch is left out.
                 if train.len < 2 || valid.len < 2 {
                     continue;
                 }
-                let train = self.to_device(&train)?;
-                let valid = self.to_device(&valid)?;
-                let arch = self
-                    .architect
-                    .step(&self.net, &train, &valid, lr, &self.sgd)?;
-                let (loss, correct) =
-                    weight_step(&self.net, &mut self.sgd, &train, lr, config.grad_clip)?;
-                if !loss.is_finite() || !arch.valid_loss.is_finite() {
-                    return Err(TrainError::NonFiniteLoss {
-                        epoch,
-                        step: step + 1,
-                        loss: if loss.is_finite() {
-                            arch.valid_loss
-                        } else {
-                            loss
-                        },
-                        weights_status: "checkpoint.safetensors keeps the last finished epoch"
-                            .to_string(),
-                    });
-                }
-                let n = train.labels.size()[0] as usize;
-                totals.loss += loss * n as f64;
-                totals.arch_loss += arch.valid_loss;
-                totals.correct += correct;
-                totals.images += n;
-                totals.steps += 1;
-                if step % 50 == 0 {
-                    tracing::debug!(epoch, step, steps, loss, "search step");
-                }
+                self.search_step(epoch, step + 1, lr, &train, &valid, &mut totals)?;
             }
             Ok(())
         })?;
-        let train_seconds = start.elapsed().as_secs_f64();
-        let (valid_loss, valid_accuracy) = self.evaluate()?;
-        let (normal, reduce) = self.net.arch.softmax_rows()?;
-        let genotype = self.derive(&normal, &reduce)?;
-        self.folder.append_line(
-            ALPHAS_FILE,
-            &AlphaRecord {
+        Ok(totals)
+    }
+
+    /// Takes an architecture step, then a weight step, and adds them to
+    /// `totals`; stops the search when a loss is not finite.
+    fn search_step(
+        &mut self,
+        epoch: usize,
+        step: usize,
+        lr: f64,
+        train: &data::Batch,
+        valid: &data::Batch,
+        totals: &mut Totals,
+    ) -> Result<(), TrainError> {
+        let train = self.to_device(train)?;
+        let valid = self.to_device(valid)?;
+        let arch = self
+            .architect
+            .step(&self.net, &train, &valid, lr, &self.sgd)?;
+        let (loss, correct) =
+            weight_step(&self.net, &mut self.sgd, &train, lr, self.config.grad_clip)?;
+
+        let non_finite = [loss, arch.valid_loss].into_iter().find(|l| !l.is_finite());
+        if let Some(loss) = non_finite {
+            return Err(TrainError::NonFiniteLoss {
                 epoch,
-                primitives: self.primitive_names(),
-                normal,
-                reduce,
-            },
-        )?;
-        Ok(SearchEpochMetrics {
-            epoch,
-            lr,
-            train_loss: totals.loss / totals.images.max(1) as f64,
-            train_accuracy: 100.0 * totals.correct as f64 / totals.images.max(1) as f64,
-            arch_loss: totals.arch_loss / totals.steps.max(1) as f64,
-            valid_loss,
-            valid_accuracy,
-            parameter_free: parameter_free_share(&genotype),
-            genotype,
-            seconds: start.elapsed().as_secs_f64(),
-            steps_per_second: totals.steps as f64 / train_seconds.max(1e-9),
-            peak_memory_bytes: peak_resident_memory(),
-        })
+                step,
+                loss,
+                weights_status: "checkpoint.safetensors keeps the last finished epoch".to_string(),
+            });
+        }
+
+        let images = train.labels.size()[0] as usize;
+        totals.loss += loss * images as f64;
+        totals.arch_loss += arch.valid_loss;
+        totals.correct += correct;
+        totals.images += images;
+        totals.steps += 1;
+        tracing::debug!(epoch, step, loss, "search step");
+        Ok(())
     }
 
     /// Derives the genotype with `none` excluded, as the published search does.
@@ -342,7 +366,8 @@ impl<'a> Search<'a> {
             .collect()
     }
 
-    /// Cross-entropy and accuracy of the supernetwork on the validation split.
+    /// Returns the cross-entropy and accuracy of the supernetwork on the
+    /// validation split.
     fn evaluate(&self) -> Result<(f64, f64), TrainError> {
         let _guard = tch::no_grad_guard();
         let (mut loss, mut correct, mut images) = (0.0, 0i64, 0usize);
@@ -417,42 +442,18 @@ impl<'a> Search<'a> {
     /// The state file is written last, so it always names a complete
     /// checkpoint.
     fn save_checkpoint(&self) -> Result<(), TrainError> {
-        let mut tensors: Vec<(String, Tensor)> = Vec::new();
-        for (name, t) in &self.net.variables {
-            tensors.push((format!("net/{name}"), t.detach().to_device(Device::Cpu)));
-        }
-        let arch = self.net.arch.tensors();
-        let moments = self.architect.adam.moments();
-        for (i, cell) in ["normal", "reduce"].iter().enumerate() {
-            tensors.push((
-                format!("arch/{cell}"),
-                arch[i].detach().to_device(Device::Cpu),
-            ));
-            tensors.push((
-                format!("adam_m/{cell}"),
-                moments[i].0.to_device(Device::Cpu),
-            ));
-            tensors.push((
-                format!("adam_v/{cell}"),
-                moments[i].1.to_device(Device::Cpu),
-            ));
-        }
-        for ((name, _), buffer) in self.net.weights.iter().zip(self.sgd.buffers()) {
-            if let Some(buffer) = buffer {
-                tensors.push((format!("sgd/{name}"), buffer.to_device(Device::Cpu)));
-            }
-        }
+        let tensors = self.checkpoint_tensors();
         let path = self.folder.path(CHECKPOINT_FILE);
         let temporary = self.folder.path("checkpoint.tmp.safetensors");
-        let write_error = |source| TrainError::Write {
-            path: path.display().to_string(),
-            source,
-        };
         Tensor::write_safetensors(&tensors, &temporary)?;
         std::fs::File::open(&temporary)
             .and_then(|file| file.sync_all())
             .and_then(|()| std::fs::rename(&temporary, &path))
-            .map_err(write_error)?;
+            .map_err(|source| TrainError::Write {
+                path: path.display().to_string(),
+                source,
+            })?;
+
         let state = CheckpointState {
             epochs_completed: self.result.epochs_completed,
             adam_steps: self.architect.adam.steps,
@@ -461,57 +462,90 @@ impl<'a> Search<'a> {
         self.folder.write_json(CHECKPOINT_STATE_FILE, &state)
     }
 
+    /// Returns the network variables, architecture weights, Adam moments and
+    /// SGD momentum buffers on the CPU, named `net/`, `arch/`, `adam_m/`,
+    /// `adam_v/` and `sgd/`.
+    fn checkpoint_tensors(&self) -> Vec<(String, Tensor)> {
+        let cpu = |t: &Tensor| t.detach().to_device(Device::Cpu);
+        let mut tensors: Vec<(String, Tensor)> = Vec::new();
+        for (name, variable) in &self.net.variables {
+            tensors.push((format!("net/{name}"), cpu(variable)));
+        }
+        let arch = self.net.arch.tensors();
+        let moments = self.architect.adam.moments();
+        for (i, cell) in CELL_NAMES.iter().enumerate() {
+            tensors.push((format!("arch/{cell}"), cpu(&arch[i])));
+            tensors.push((format!("adam_m/{cell}"), cpu(&moments[i].0)));
+            tensors.push((format!("adam_v/{cell}"), cpu(&moments[i].1)));
+        }
+        for ((name, _), buffer) in self.net.weights.iter().zip(self.sgd.buffers()) {
+            if let Some(buffer) = buffer {
+                tensors.push((format!("sgd/{name}"), cpu(buffer)));
+            }
+        }
+        tensors
+    }
+
+    /// Restores the checkpoint of a search that finished
+    /// `state.epochs_completed` epochs, and drops later lines of the epoch logs.
     fn load_checkpoint(&mut self, state: CheckpointState) -> Result<(), TrainError> {
         let path = self.folder.path(CHECKPOINT_FILE);
-        let damaged = |message: String| TrainError::CheckpointMismatch {
-            path: path.display().to_string(),
-            message,
-        };
         let tensors: HashMap<String, Tensor> =
             Tensor::read_safetensors(&path)?.into_iter().collect();
         let get = |name: &str| -> Result<Tensor, TrainError> {
-            tensors
+            let tensor = tensors
                 .get(name)
-                .map(|t| t.to_device(self.device))
-                .ok_or_else(|| damaged(format!("tensor {name} is missing")))
+                .ok_or_else(|| TrainError::CheckpointMismatch {
+                    path: path.display().to_string(),
+                    message: format!("tensor {name} is missing"),
+                })?;
+            Ok(tensor.to_device(self.device))
         };
+
+        let mut targets: Vec<(String, Tensor)> = self
+            .net
+            .variables
+            .iter()
+            .map(|(name, variable)| (format!("net/{name}"), variable.shallow_clone()))
+            .collect();
+        let arch = self.net.arch.tensors();
+        for (cell, alpha) in CELL_NAMES.iter().zip(arch) {
+            targets.push((format!("arch/{cell}"), alpha));
+        }
         tch::no_grad(|| -> Result<(), TrainError> {
-            for (name, variable) in &self.net.variables {
-                let stored = get(&format!("net/{name}"))?;
-                if stored.size() != variable.size() {
-                    return Err(damaged(format!("{name} has another shape")));
+            for (name, target) in &targets {
+                let stored = get(name)?;
+                if stored.size() != target.size() {
+                    return Err(TrainError::CheckpointMismatch {
+                        path: path.display().to_string(),
+                        message: format!(
+                            "{name} has shape {:?} in the file but {:?} in the network",
+                            stored.size(),
+                            target.size()
+                        ),
+                    });
                 }
-                let mut variable = variable.shallow_clone();
-                variable.f_copy_(&stored)?;
-            }
-            let arch = self.net.arch.tensors();
-            for (i, cell) in ["normal", "reduce"].iter().enumerate() {
-                let mut alpha = arch[i].shallow_clone();
-                alpha.f_copy_(&get(&format!("arch/{cell}"))?)?;
+                target.shallow_clone().f_copy_(&stored)?;
             }
             Ok(())
         })?;
-        let moments = ["normal", "reduce"]
-            .iter()
-            .map(|cell| {
-                Ok((
-                    get(&format!("adam_m/{cell}"))?,
-                    get(&format!("adam_v/{cell}"))?,
-                ))
-            })
-            .collect::<Result<Vec<_>, TrainError>>()?;
+
+        let mut moments = Vec::new();
+        for cell in CELL_NAMES {
+            moments.push((
+                get(&format!("adam_m/{cell}"))?,
+                get(&format!("adam_v/{cell}"))?,
+            ));
+        }
         self.architect.adam.set_state(moments, state.adam_steps);
         let buffers = self
             .net
             .weights
             .iter()
-            .map(|(name, _)| {
-                tensors
-                    .get(&format!("sgd/{name}"))
-                    .map(|t| t.to_device(self.device))
-            })
+            .map(|(name, _)| get(&format!("sgd/{name}")).ok())
             .collect();
         self.sgd.set_buffers(buffers);
+
         let done = state.epochs_completed;
         for file in [METRICS_FILE, ALPHAS_FILE] {
             self.folder.truncate_lines(file, done)?;
@@ -552,8 +586,8 @@ pub fn split(dataset: &Dataset, portion: f64, seed: u64) -> (Dataset, Dataset) {
     (dataset.select(&chosen), dataset.select(&rest))
 }
 
-/// Unaugmented architecture batches in a seeded order per epoch; when the
-/// split runs out before the weight batches do, another order follows.
+/// Returns unaugmented architecture batches in a seeded order per epoch.
+/// When the split runs out before the weight batches do, another order follows.
 fn cycled_batches(
     dataset: &Dataset,
     batch_size: usize,
@@ -574,7 +608,7 @@ fn cycled_batches(
     })
 }
 
-/// Estimates the memory of a search step and refuses a batch that would not
+/// Estimates the memory of a search step and rejects a batch that would not
 /// fit, naming the largest batch that would.
 fn check_memory(
     graph: &models::Graph,
@@ -617,7 +651,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn oversized_batch_is_refused_with_the_largest_that_fits() {
+    fn oversized_batch_names_largest_batch() {
         let config = SearchRunConfig {
             batch_size: 10_000_000,
             ..SearchRunConfig::new("data".into(), "run".into())
@@ -639,7 +673,7 @@ mod tests {
     }
 
     #[test]
-    fn split_is_class_balanced_and_complete() {
+    fn split_is_class_balanced() {
         let dataset = Dataset {
             images: vec![0; 40 * 3],
             labels: (0..40).map(|i| (i % 4) as u16).collect(),

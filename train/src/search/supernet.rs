@@ -171,12 +171,14 @@ impl Architect {
 /// divided by the norm of the direction.
 pub const HESSIAN_RADIUS: f64 = 0.01;
 
-/// The second-order architecture gradient of the published code:
-/// `w' = w - lr (m + g(w) + wd w)` with `m` the SGD momentum term and `g`
-/// the training-loss gradient; `dα = ∂L_val(w', α)/∂α - lr h`, where `h`
-/// approximates `∇²_{α,w} L_train · u` with `u = ∂L_val(w', α)/∂w'` by
-/// central differences at `w ± r u`, `r = radius / |u|` ([`HESSIAN_RADIUS`]
-/// in a search). Every variable, BatchNorm statistics included, is restored
+/// Computes the second-order architecture gradient of the published code.
+///
+/// The virtual step is `w' = w - lr (m + g(w) + wd w)`, with `m` the SGD
+/// momentum term and `g` the training-loss gradient. The gradient is
+/// `dα = ∂L_val(w', α)/∂α - lr h`. Here `h` approximates
+/// `∇²_{α,w} L_train · u`, with `u = ∂L_val(w', α)/∂w'`, by central
+/// differences at `w ± r u` and `r = radius / |u|` ([`HESSIAN_RADIUS`] in a
+/// search). Every variable, BatchNorm statistics included, is restored
 /// afterwards.
 pub fn unrolled_gradient(
     net: &Supernet,
