@@ -5,6 +5,7 @@
 //! model's metadata, and [`inspect::ModelInfo`] reads an ONNX file's structure
 //! without the runtime. This crate does not link libtorch.
 
+pub mod bench;
 pub mod count;
 pub mod error;
 pub mod eval;
@@ -19,5 +20,5 @@ pub use error::{Result, ServeError};
 pub use eval::{evaluate, ClassAccuracy, EvalReport};
 pub use inspect::{Dim, ModelInfo, TensorInfo};
 pub use metadata::ModelMetadata;
-pub use model::{Device, OnnxModel, RunOptions};
+pub use model::{Device, OnnxModel, Optimization, RunOptions};
 pub use predict::{classify, Prediction};

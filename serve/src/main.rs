@@ -1,4 +1,4 @@
-//! `serve`: classify images, evaluate accuracy and inspect ONNX models
+//! `serve`: classify images, evaluate accuracy, benchmark and inspect ONNX models
 //! exported by `export`, on ONNX Runtime.
 
 mod commands;
@@ -28,6 +28,8 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Print a model's inputs, outputs, opset, counts and metadata.
     Info(commands::info::InfoArgs),
+    /// Measure latency and throughput over batch sizes and thread counts.
+    Bench(commands::bench::BenchArgs),
     /// Report the ONNX Runtime library, its execution providers and thread defaults.
     Doctor(commands::doctor::DoctorArgs),
 }
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => commands::predict::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Info(args) => commands::info::run(args),
+        Command::Bench(args) => commands::bench::run(args),
         Command::Doctor(args) => commands::doctor::run(args),
     };
     match result {

@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use ort::session::builder::SessionBuilder;
+use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::session::Session;
 use ort::value::TensorRef;
 
@@ -55,6 +55,47 @@ impl FromStr for Device {
     }
 }
 
+/// ONNX Runtime's graph optimisation level for a session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Optimization {
+    /// No graph rewrites: every node of the file runs as written.
+    Disable,
+    /// Constant folding, redundant-node removal and basic fusions.
+    Basic,
+    /// Basic plus fusions with more complex patterns.
+    Extended,
+    /// Every optimisation, including layout changes (ONNX Runtime's default).
+    #[default]
+    All,
+}
+
+impl Optimization {
+    /// Returns the name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Optimization::Disable => "disable",
+            Optimization::Basic => "basic",
+            Optimization::Extended => "extended",
+            Optimization::All => "all",
+        }
+    }
+
+    fn level(self) -> GraphOptimizationLevel {
+        match self {
+            Optimization::Disable => GraphOptimizationLevel::Disable,
+            Optimization::Basic => GraphOptimizationLevel::Level1,
+            Optimization::Extended => GraphOptimizationLevel::Level2,
+            Optimization::All => GraphOptimizationLevel::All,
+        }
+    }
+}
+
+impl fmt::Display for Optimization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Session settings for [`OnnxModel::open`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunOptions {
@@ -94,6 +135,15 @@ impl OnnxModel {
     /// and creates an ONNX Runtime session for it (loading the runtime on the
     /// first call, see [`runtime::init`]).
     pub fn open(path: &Path, options: &RunOptions) -> Result<Self> {
+        Self::open_with(path, options, Optimization::default())
+    }
+
+    /// Like [`OnnxModel::open`], with an explicit graph optimisation level.
+    pub fn open_with(
+        path: &Path,
+        options: &RunOptions,
+        optimization: Optimization,
+    ) -> Result<Self> {
         let bytes = read_model_bytes(path)?;
         let info = ModelInfo::parse(path, &bytes)?;
         let metadata = ModelMetadata::from_info(&info)?;
@@ -103,7 +153,7 @@ impl OnnxModel {
         let output_name = output.name.clone();
 
         let runtime = runtime::init()?;
-        let session = session_builder(runtime, options)?
+        let session = session_builder(runtime, options, optimization)?
             .commit_from_memory(&bytes)
             .map_err(|error| ServeError::Session {
                 path: path.to_path_buf(),
@@ -230,12 +280,19 @@ const MAX_THREADS_PER_CORE: usize = 4;
 
 /// Creates a session builder for `options`: thread count and, for CUDA, the
 /// CUDA execution provider, registered so that a failure is an error.
-fn session_builder(runtime: &Runtime, options: &RunOptions) -> Result<SessionBuilder> {
+fn session_builder(
+    runtime: &Runtime,
+    options: &RunOptions,
+    optimization: Optimization,
+) -> Result<SessionBuilder> {
     let session_error = |error: &dyn fmt::Display| ServeError::RuntimeEnvironment {
         library: runtime.library.clone(),
         message: error.to_string(),
     };
-    let mut builder = Session::builder(runtime.environment()).map_err(|e| session_error(&e))?;
+    let mut builder = Session::builder(runtime.environment())
+        .map_err(|e| session_error(&e))?
+        .with_optimization_level(optimization.level())
+        .map_err(|e| session_error(&e))?;
     if let Some(threads) = options.threads {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let max = MAX_THREADS_PER_CORE * cores;

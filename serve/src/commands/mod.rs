@@ -1,5 +1,6 @@
 //! The `serve` subcommands and the options they share.
 
+pub mod bench;
 pub mod doctor;
 pub mod eval;
 pub mod info;
