@@ -172,9 +172,9 @@ mod tests {
         assert!((record.images_per_second - 400.0).abs() < 1e-6);
         // 16 M MACs x 400 images/s = 6.4 GMAC/s = 12.8 GFLOP/s: 10 % of 128
         // over both cores, 20 % of the 64 GFLOP/s of the one core used.
-        assert!((record.gmacs_per_second.unwrap() - 6.4).abs() < 1e-9);
-        assert!((record.peak_percent.unwrap() - 10.0).abs() < 1e-9);
-        assert!((record.peak_percent_of_used_cores.unwrap() - 20.0).abs() < 1e-9);
+        assert!((record.gmacs_per_second.unwrap() - 6.4).abs() < 1e-6);
+        assert!((record.peak_percent.unwrap() - 10.0).abs() < 1e-6);
+        assert!((record.peak_percent_of_used_cores.unwrap() - 20.0).abs() < 1e-6);
         assert!(!record.noisy);
     }
 }
