@@ -165,7 +165,7 @@ mod tests {
             [4, 3, 32, 32],
             1,
             &samples,
-            Some(1_600_000_000),
+            Some(16_000_000),
             Some(&peak),
         )
         .unwrap();
