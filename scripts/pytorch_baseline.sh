@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Compares our ONNX export with PyTorch on four trained networks:
+# SHARPSEPCONV_DARTS and SHARP_DARTS at 16 channels x 8 cells and at
+# 36 x 20. Each gets a very short `train final` on a small real CIFAR-10
+# subset (so that the BatchNorm statistics are real, not the initial ones),
+# `export --onnx`, then scripts/pytorch_baseline.py checks the logits and
+# times PyTorch eager, our export and the torch.onnx exports.
+#
+# Usage: scripts/pytorch_baseline.sh [--data DIR] [--retrain] [OPTIONS...]
+#   --data DIR  CIFAR-10 folder (ImageFolder train/ and test/, or the official
+#               binary batches) [default: $CIFAR10_DIR, else the shared data
+#               copy beside the checkout]
+#   --retrain   train and export again even where a run folder already has
+#               weights.safetensors and model.onnx
+#   OPTIONS     passed to pytorch_baseline.py, e.g. --runs 10 --threads 2
+#
+# Run scripts/setup.sh first. Outputs go to runs/baselines/: the run
+# folders in runs/, baseline.md and baseline.json, the torch.onnx exports in
+# one folder per network, and ONNX Runtime profiles in profile/.
+# The two 36 x 20 networks dominate the time: training takes about half a
+# minute each and the default 30 timed runs at batch 32 take a few minutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+data="${CIFAR10_DIR:-$(cd .. && pwd)/shared/data/cifar10}"
+retrain=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --data)
+            if [ $# -lt 2 ]; then
+                echo "pytorch_baseline.sh: --data needs a folder" >&2
+                exit 2
+            fi
+            data="$2"
+            shift 2
+            ;;
+        --retrain)
+            retrain=1
+            shift
+            ;;
+        *)
+            break
+            ;;
+    esac
+done
+
+if [ ! -d "$data" ]; then
+    echo "pytorch_baseline.sh: CIFAR-10 folder $data not found; pass --data DIR or set CIFAR10_DIR" >&2
+    exit 2
+fi
+bin=target/release
+python=.venv/bin/python
+for tool in "$bin/train" "$bin/export" "$python"; do
+    if [ ! -x "$tool" ]; then
+        echo "pytorch_baseline.sh: $tool not found; run scripts/setup.sh first" >&2
+        exit 2
+    fi
+done
+
+out=runs/baselines
+seed=0
+# Name, genotype, channels, cells.
+networks=(
+    "sharpsepconv_darts_16x8 SHARPSEPCONV_DARTS 16 8"
+    "sharp_darts_16x8 SHARP_DARTS 16 8"
+    "sharpsepconv_darts_36x20 SHARPSEPCONV_DARTS 36 20"
+    "sharp_darts_36x20 SHARP_DARTS 36 20"
+)
+run_dirs=()
+for network in "${networks[@]}"; do
+    read -r name genotype channels cells <<<"$network"
+    run="$out/runs/$name"
+    run_dirs+=("$run")
+    if [ "$retrain" = 0 ] && [ -f "$run/weights.safetensors" ] && [ -f "$run/model.onnx" ]; then
+        echo "pytorch_baseline.sh: reusing $run (pass --retrain to train it again)"
+        continue
+    fi
+    echo "pytorch_baseline.sh: training $genotype $channels x $cells into $run"
+    "$bin/train" final --genotype "$genotype" --data "$data" --out "$run" --overwrite \
+        --init-channels "$channels" --layers "$cells" --epochs 1 --warmup-epochs 0 \
+        --limit-train 256 --limit-test 100 --threads 2 --seed "$seed"
+    "$bin/export" --onnx --run "$run" --out "$run/model.onnx"
+done
+
+"$python" scripts/pytorch_baseline.py "${run_dirs[@]}" --out "$out" --profile "$out/profile" \
+    --seed "$seed" "$@"
