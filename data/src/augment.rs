@@ -7,9 +7,16 @@
 //! the image and zeroes rows and columns `[clip(y - L/2), clip(y + L/2))` in
 //! every channel. The hole therefore shows the dataset mean colour, and it is
 //! smaller near a border.
+//!
+//! With AutoAugment enabled, the padding is gray (128) instead of black, and
+//! an AutoAugment sub-policy runs on the flipped crop before normalisation.
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+
+use crate::autoaugment::{ops::FILL, AutoAugment, AutoAugmentParams};
+use crate::image::RgbImage;
+use crate::transform::normalize_chw_into;
 
 /// Augmentation settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +28,10 @@ pub struct Augment {
     pub flip: bool,
     /// Side length of the Cutout square, if enabled.
     pub cutout: Option<usize>,
+    /// AutoAugment policy applied after the crop and flip, if enabled. It
+    /// also pads the crop with gray (128) instead of black.
+    #[serde(default)]
+    pub autoaugment: Option<AutoAugment>,
 }
 
 /// The random choices for one image, drawn by [`Augment::sample`].
@@ -34,6 +45,8 @@ pub struct AugmentParams {
     pub flip: bool,
     /// Cutout centre `(y, x)` and side length.
     pub cutout: Option<(usize, usize, usize)>,
+    /// AutoAugment choices, when AutoAugment is enabled.
+    pub autoaugment: Option<AutoAugmentParams>,
 }
 
 impl Augment {
@@ -42,19 +55,23 @@ impl Augment {
         crop_pad: 0,
         flip: false,
         cutout: None,
+        autoaugment: None,
     };
 
-    /// Returns the CIFAR recipe: padding 4, flip, and Cutout of side `cutout` if given.
+    /// Returns the CIFAR recipe: padding 4, flip, and Cutout of side `cutout`
+    /// if given, without AutoAugment.
     pub fn cifar(cutout: Option<usize>) -> Augment {
         Augment {
             crop_pad: 4,
             flip: true,
             cutout,
+            autoaugment: None,
         }
     }
 
     /// Draws the random choices for one `height x width` image, in the order
-    /// crop row, crop column, flip, Cutout row, Cutout column.
+    /// crop row, crop column, flip, AutoAugment choices (when enabled),
+    /// Cutout row, Cutout column.
     pub fn sample<R: Rng + ?Sized>(
         &self,
         height: usize,
@@ -73,6 +90,7 @@ impl Augment {
             0
         };
         let flip = self.flip && rng.random_bool(0.5);
+        let autoaugment = self.autoaugment.map(|policy| policy.sample(rng));
         let cutout = self.cutout.filter(|&len| len > 0).map(|len| {
             let y = rng.random_range(0..height);
             let x = rng.random_range(0..width);
@@ -84,15 +102,16 @@ impl Augment {
             crop_pad: self.crop_pad,
             flip,
             cutout,
+            autoaugment,
         }
     }
 }
 
 /// Writes the augmented, normalised CHW image for an `h x w` HWC image.
 ///
-/// `table` comes from [`crate::Normalization::lookup_table`]; padding pixels
-/// are black before normalisation. Panics if the buffer sizes do not match
-/// `h * w * 3`.
+/// `table` comes from [`crate::Normalization::lookup_table`]. Padding pixels
+/// are black before normalisation, or gray (128) when `params` contains
+/// AutoAugment choices. Panics if the buffer sizes do not match `h * w * 3`.
 pub fn apply(
     hwc: &[u8],
     h: usize,
@@ -103,6 +122,28 @@ pub fn apply(
 ) {
     assert_eq!(hwc.len(), h * w * 3, "input image size");
     assert_eq!(out.len(), h * w * 3, "output buffer size");
+    match &params.autoaugment {
+        None => crop_flip_normalize(hwc, h, w, params, table, out),
+        Some(autoaugment) => {
+            let cropped = crop_flip_gray_padded(hwc, h, w, params);
+            normalize_chw_into(autoaugment.apply(&cropped).as_raw(), table, out);
+        }
+    }
+    if let Some((y, x, len)) = params.cutout {
+        cutout(out, h, w, y, x, len);
+    }
+}
+
+/// Crops and flips as `params` specifies, with black padding, and normalises
+/// into `out` in the same pass.
+fn crop_flip_normalize(
+    hwc: &[u8],
+    h: usize,
+    w: usize,
+    params: &AugmentParams,
+    table: &[[f32; 256]; 3],
+    out: &mut [f32],
+) {
     let plane = h * w;
     for y in 0..h {
         let source_y = (y + params.crop_y)
@@ -129,9 +170,30 @@ pub fn apply(
             }
         }
     }
-    if let Some((y, x, len)) = params.cutout {
-        cutout(out, h, w, y, x, len);
-    }
+}
+
+/// Crops and flips as `params` specifies, with padding of the AutoAugment fill
+/// colour (128, 128, 128), into an 8-bit image.
+fn crop_flip_gray_padded(hwc: &[u8], h: usize, w: usize, params: &AugmentParams) -> RgbImage {
+    let width = u32::try_from(w).expect("image width fits in u32");
+    let height = u32::try_from(h).expect("image height fits in u32");
+    RgbImage::from_fn(width, height, |x, y| {
+        let (x, y) = (x as usize, y as usize);
+        let cx = if params.flip { w - 1 - x } else { x };
+        let source_y = (y + params.crop_y)
+            .checked_sub(params.crop_pad)
+            .filter(|&sy| sy < h);
+        let source_x = (cx + params.crop_x)
+            .checked_sub(params.crop_pad)
+            .filter(|&sx| sx < w);
+        match (source_y, source_x) {
+            (Some(sy), Some(sx)) => {
+                let at = (sy * w + sx) * 3;
+                ::image::Rgb([hwc[at], hwc[at + 1], hwc[at + 2]])
+            }
+            _ => FILL,
+        }
+    })
 }
 
 /// Zeroes rows `[y - len/2, y + len/2)` and the same columns around `x`,

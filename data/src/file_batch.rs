@@ -127,9 +127,10 @@ impl<'a> FileBatches<'a> {
     /// Creates training batches for `epoch`: the files in an order shuffled
     /// with [`epoch_seed`]`(seed, epoch)`, each augmented by `transform`.
     ///
-    /// Every image draws its crop and flip from its own generator, seeded
-    /// from the epoch seed and the image's position in `files`. A run is
-    /// therefore reproducible for any batch size and thread count.
+    /// Every image draws its crop, flip and AutoAugment choices from its
+    /// own generator, seeded from the epoch seed and the image's position in
+    /// `files`. A run is therefore reproducible for any batch size and
+    /// thread count.
     pub fn train(
         files: &'a ImageFiles,
         batch_size: usize,

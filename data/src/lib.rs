@@ -3,8 +3,10 @@
 //!
 //! Images are kept as 8-bit RGB in HWC order ([`Dataset`]). The model input
 //! comes from [`transform`] (normalisation to CHW `f32`), [`augment`] (the
-//! CIFAR training recipe of pad-and-crop, flip and Cutout) and [`batch`]
-//! (shuffled training batches and ordered evaluation batches, NCHW).
+//! CIFAR training recipe of pad-and-crop, flip and Cutout), [`autoaugment`]
+//! (the AutoAugment policies, an option of both training transforms) and
+//! [`batch`] (shuffled training batches and ordered evaluation batches,
+//! NCHW).
 //!
 //! ImageNet-sized data stays on disk: [`imagenet`] lists the files of an
 //! ImageFolder root (`train/`, `val/`) and provides torchvision's ImageNet
@@ -12,6 +14,7 @@
 //! worker threads. This crate links neither libtorch nor ONNX Runtime.
 
 pub mod augment;
+pub mod autoaugment;
 pub mod batch;
 pub mod cifar10;
 mod dataset;
@@ -24,6 +27,7 @@ pub mod subset;
 pub mod transform;
 
 pub use augment::Augment;
+pub use autoaugment::{AutoAugment, Policy};
 pub use batch::{prefetch, Batch, EvalBatches, TrainBatches};
 pub use dataset::{Dataset, LoadReport};
 pub use error::{with_sources, DataError};

@@ -505,8 +505,22 @@ fn flip_mirrors_crop() {
         height: 150,
         width: 120,
     };
-    let plain = transform.apply_params(&image, &TrainParams { crop, flip: false });
-    let flipped = transform.apply_params(&image, &TrainParams { crop, flip: true });
+    let plain = transform.apply_params(
+        &image,
+        &TrainParams {
+            crop,
+            flip: false,
+            autoaugment: None,
+        },
+    );
+    let flipped = transform.apply_params(
+        &image,
+        &TrainParams {
+            crop,
+            flip: true,
+            autoaugment: None,
+        },
+    );
     assert!(
         flipped == imageops::flip_horizontal(&plain),
         "flip is not a mirror"
@@ -722,4 +736,18 @@ fn file_batches_reject_zero_sizes() {
     let result = FileBatches::eval(&val, 4, empty, Normalization::IMAGENET);
     let error = result.err().expect("width 0 accepted");
     assert!(error.to_string().contains("0x8"), "{error}");
+}
+
+/// The ImageNet training transform without AutoAugment gives the same pixels
+/// as before AutoAugment existed; the hash was recorded from that version.
+#[test]
+fn train_transform_matches_recorded_output() {
+    let transform = TrainTransform::new(224).unwrap();
+    let image = load_rgb(&imagenet_photo(SYNSETS[1])).unwrap();
+    let bytes = (0..4u64).flat_map(|seed| {
+        let out = transform.apply(&image, &mut StdRng::seed_from_u64(seed));
+        out.into_raw()
+    });
+    let hash = common::fnv1a(bytes);
+    assert_eq!(hash, 0x2e79_b2c4_fb4b_b9ab, "{hash:#018x}");
 }

@@ -27,6 +27,7 @@ fn params(
         crop_pad: 4,
         flip,
         cutout,
+        autoaugment: None,
     }
 }
 
@@ -165,7 +166,8 @@ fn sampled_params_in_range() {
             crop_x: 0,
             crop_pad: 0,
             flip: false,
-            cutout: None
+            cutout: None,
+            autoaugment: None,
         }
     );
 }
@@ -303,5 +305,33 @@ fn preprocess_resizes_and_normalizes() {
     assert_eq!(
         small,
         normalize_chw(resized.as_raw(), 16, 16, CIFAR.mean, CIFAR.std)
+    );
+}
+
+/// Hashes every value and index of the first batches of a fixed-seed epoch.
+fn train_batches_fingerprint(augment: Augment) -> u64 {
+    let dataset = binary_test().select(&(0..256).collect::<Vec<_>>());
+    let batches = TrainBatches::new(&dataset, 64, 2024, 3, augment, CIFAR).unwrap();
+    let bytes = batches.flat_map(|batch| {
+        let values = batch.images.into_iter().flat_map(f32::to_le_bytes);
+        let indices = batch
+            .indices
+            .into_iter()
+            .flat_map(|i| (i as u64).to_le_bytes());
+        values.chain(indices).collect::<Vec<u8>>()
+    });
+    common::fnv1a(bytes)
+}
+
+/// The CIFAR training transform without AutoAugment gives the same values as
+/// before AutoAugment existed; the hashes were recorded from that version.
+#[test]
+fn train_batches_match_recorded_output() {
+    let with_cutout = train_batches_fingerprint(Augment::cifar(Some(16)));
+    let without_cutout = train_batches_fingerprint(Augment::cifar(None));
+    assert_eq!(with_cutout, 0xb977_767a_86f1_9997, "{with_cutout:#018x}");
+    assert_eq!(
+        without_cutout, 0x5336_ab81_c0c6_bde8,
+        "{without_cutout:#018x}"
     );
 }

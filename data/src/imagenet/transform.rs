@@ -1,7 +1,8 @@
 //! ImageNet preprocessing with torchvision's semantics (version 0.8 and later).
 //!
 //! * Training: `RandomResizedCrop(224)` with scale (0.08, 1.0) and aspect
-//!   ratio (3/4, 4/3), then `RandomHorizontalFlip(0.5)` ([`TrainTransform`]).
+//!   ratio (3/4, 4/3), then `RandomHorizontalFlip(0.5)` ([`TrainTransform`]),
+//!   then optionally an AutoAugment sub-policy.
 //! * Evaluation: `Resize(256)` of the shorter side, then `CenterCrop(224)`
 //!   ([`EvalTransform`]).
 //!
@@ -19,6 +20,7 @@ use ::image::imageops::{self, FilterType};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::autoaugment::{AutoAugment, AutoAugmentParams};
 use crate::image::RgbImage;
 use crate::{DataError, Result};
 
@@ -157,11 +159,15 @@ fn uniform<R: Rng + ?Sized>(rng: &mut R, (low, high): (f64, f64)) -> f64 {
 }
 
 /// The training transform: [`RandomResizedCrop`], then a horizontal flip
-/// with probability 0.5 when `flip` is set.
+/// with probability 0.5 when `flip` is set, then AutoAugment when
+/// `autoaugment` is set.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TrainTransform {
     pub crop: RandomResizedCrop,
     pub flip: bool,
+    /// AutoAugment policy applied to the flipped crop, if enabled.
+    #[serde(default)]
+    pub autoaugment: Option<AutoAugment>,
 }
 
 /// The random choices of [`TrainTransform`] for one image.
@@ -169,32 +175,45 @@ pub struct TrainTransform {
 pub struct TrainParams {
     pub crop: CropBox,
     pub flip: bool,
+    pub autoaugment: Option<AutoAugmentParams>,
 }
 
 impl TrainTransform {
     /// Creates the ImageNet training recipe with output side `size`
-    /// ([`CROP_SIZE`] in the published recipe) and flipping on.
+    /// ([`CROP_SIZE`] in the published recipe), flipping on and
+    /// AutoAugment off.
     pub fn new(size: u32) -> Result<Self> {
         Ok(Self {
             crop: RandomResizedCrop::new(size)?,
             flip: true,
+            autoaugment: None,
         })
     }
 
-    /// Draws the crop box, then the flip, for a `width x height` image.
+    /// Draws the crop box, then the flip, then the AutoAugment choices (when
+    /// enabled) for a `width x height` image.
     pub fn sample<R: Rng + ?Sized>(&self, width: u32, height: u32, rng: &mut R) -> TrainParams {
         let crop = self.crop.sample(width, height, rng);
         let flip = self.flip && rng.random_bool(0.5);
-        TrainParams { crop, flip }
+        let autoaugment = self.autoaugment.map(|policy| policy.sample(rng));
+        TrainParams {
+            crop,
+            flip,
+            autoaugment,
+        }
     }
 
-    /// Applies drawn choices: crop, resize, then mirror left-right if `flip`.
+    /// Applies drawn choices: crop, resize, mirror left-right if `flip`,
+    /// then the AutoAugment steps.
     pub fn apply_params(&self, image: &RgbImage, params: &TrainParams) -> RgbImage {
         let mut out = self.crop.apply_box(image, params.crop);
         if params.flip {
             imageops::flip_horizontal_in_place(&mut out);
         }
-        out
+        match &params.autoaugment {
+            Some(autoaugment) => autoaugment.apply(&out),
+            None => out,
+        }
     }
 
     /// Draws the choices for `image` from `rng` and applies them.

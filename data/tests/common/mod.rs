@@ -78,3 +78,14 @@ pub fn imagenet_photo(synset: &str) -> PathBuf {
 pub fn imagenet_class_table() -> PathBuf {
     imagenet_data_root().join("imagenet_classes.tsv")
 }
+
+/// Returns the 64-bit FNV-1a hash of `bytes`, a fingerprint for comparing
+/// transform outputs with values recorded from an earlier version.
+pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for byte in bytes {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
