@@ -12,6 +12,7 @@ use tch::{Device, Kind, Reduction, Tensor};
 use super::config::FinalConfig;
 use super::outputs::EpochMetrics;
 use super::run_data::RunData;
+use super::step::{apply_gradients, cross_entropy, training_loss};
 use crate::{Network, TrainError};
 
 /// Training batches prepared ahead of the step that uses them.
@@ -132,23 +133,19 @@ impl Trainer<'_> {
             return Ok(());
         }
         let (images, labels) = to_tensors(batch, self.device)?;
-        let (logits, aux_logits) =
-            self.network
-                .f_forward_t(&images, true, settings.drop_path_prob)?;
-        let mut loss = cross_entropy(&logits, &labels, Reduction::Mean)?;
-        if let Some(aux_logits) = aux_logits {
-            let aux_loss = cross_entropy(&aux_logits, &labels, Reduction::Mean)?;
-            loss = loss.f_add(&aux_loss.f_mul_scalar(self.config.auxiliary_weight)?)?;
-        }
+        let (logits, loss) = training_loss(
+            &self.network,
+            &images,
+            &labels,
+            self.config.auxiliary_weight,
+            settings.drop_path_prob,
+        )?;
         let loss_value = loss.f_double_value(&[])?;
         if !loss_value.is_finite() {
             return Err(non_finite_loss(settings, step, loss_value));
         }
 
-        self.optimizer.zero_grad();
-        loss.f_backward()?;
-        self.optimizer.clip_grad_norm(self.config.grad_clip);
-        self.optimizer.step();
+        apply_gradients(&mut self.optimizer, &loss, self.config.grad_clip)?;
 
         totals.loss += loss_value * batch.len as f64;
         totals.correct += count_correct(&logits, &labels)?;
@@ -179,16 +176,6 @@ fn to_tensors(batch: &Batch, device: Device) -> Result<(Tensor, Tensor), TrainEr
         .f_to_device(device)?;
     let labels = Tensor::f_from_slice(&batch.labels)?.f_to_device(device)?;
     Ok((images, labels))
-}
-
-/// Cross-entropy of logits against class indices, without label smoothing.
-fn cross_entropy(
-    logits: &Tensor,
-    labels: &Tensor,
-    reduction: Reduction,
-) -> Result<Tensor, TrainError> {
-    // -100 is PyTorch's default ignore_index; no label takes that value.
-    Ok(logits.f_cross_entropy_loss::<Tensor>(labels, None, reduction, -100, 0.0)?)
 }
 
 fn count_correct(logits: &Tensor, labels: &Tensor) -> Result<i64, TrainError> {

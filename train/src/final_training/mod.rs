@@ -14,11 +14,12 @@ mod config;
 mod epoch;
 mod outputs;
 mod run_data;
+mod step;
 
 use std::time::Instant;
 
 use models::{build_network, count_macs, count_parameters, Genotype, ModelFile, NetworkConfig};
-use tch::nn::{OptimizerConfig, VarStore};
+use tch::nn::VarStore;
 use tch::Device;
 
 pub use config::{
@@ -28,6 +29,7 @@ pub use outputs::{
     EpochMetrics, RunConfig, RunResult, CONFIG_FILE, METRICS_FILE, MODEL_FILE, RESULT_FILE,
     WEIGHTS_FILE,
 };
+pub use step::{apply_gradients, sgd, training_loss};
 
 use crate::schedule::cosine_power_annealing;
 use crate::{checkpoint, Network, TrainError};
@@ -73,13 +75,7 @@ pub fn run(config: &FinalConfig) -> Result<RunResult, TrainError> {
     tch::manual_seed(config.seed as i64);
     let vs = VarStore::new(device);
     let network = Network::new(&vs.root(), &graph)?;
-    let optimizer = tch::nn::Sgd {
-        momentum: MOMENTUM,
-        dampening: 0.0,
-        wd: config.weight_decay,
-        nesterov: false,
-    }
-    .build(&vs, config.lr)?;
+    let optimizer = sgd(&vs, config)?;
     let counts = count_parameters(&graph);
     tracing::info!(
         genotype = %config.genotype,
