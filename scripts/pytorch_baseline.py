@@ -3,8 +3,9 @@
 
 For each run folder written by `train final` (model.json and
 weights.safetensors), the script builds the network that the `models` crate
-describes as a PyTorch module, loads the weights with strict name matching,
-and checks its logits against ONNX Runtime on our export (`export --onnx`).
+describes as a PyTorch module and loads the weights with strict name
+matching. It checks the module's logits against ONNX Runtime on our export
+(`export --onnx`).
 It then exports the module with torch.onnx (the torch.export-based exporter
 and the TorchScript one), checks their logits too, and times PyTorch eager,
 our export and both torch.onnx exports on the same inputs and thread counts.
@@ -309,7 +310,8 @@ def check_network(spec: NetworkSpec):
     # for ImageNet) and 2x2 convolution reduce to 1x1 or more.
     imagenet = spec.dataset == "imagenet"
     step = 4 * (8 if imagenet else 1)
-    min_final = 5 + (2 if imagenet else 3) if spec.auxiliary else 1
+    aux_pool_stride = 2 if imagenet else 3
+    min_final = 5 + aux_pool_stride if spec.auxiliary else 1
     min_size = max(step * min_final, 32)
     if spec.image_size < min_size or spec.image_size % step:
         head = " with auxiliary head" if spec.auxiliary else ""
@@ -358,10 +360,10 @@ class FactorizedReduce(nn.Module):
     def forward(self, x):
         y = self.relu(x)
         # conv_2 reads y[i + 1, j + 1], with zeros past the bottom and right
-        # borders. The stride-2 window reaches that zero row or column only
-        # when the size is odd, so even sizes (every valid network input)
-        # need no Pad node, which the ONNX version converter cannot lower
-        # from opset 18 to 17.
+        # borders. Its stride-2 window reaches that zero row or column only
+        # for odd sizes. Valid networks feed FactorizedReduce even sizes
+        # only, so their exports get no Pad node, which the ONNX version
+        # converter cannot lower from opset 18 to 17.
         shifted = y[:, :, 1:, 1:]
         height, width = y.shape[2], y.shape[3]
         if height % 2 or width % 2:
@@ -828,7 +830,7 @@ def check_logits(
 
     Returns the max absolute differences by graph and batch, the max absolute
     eager logit by batch, and how much the logits vary across the inputs of
-    the largest batch; raises LogitsMismatch above `tolerance`.
+    the largest batch. Raises LogitsMismatch above `tolerance`.
     """
     differences: dict[str, dict[str, float]] = {key: {} for key in sessions}
     max_logits: dict[str, float] = {}
@@ -907,21 +909,39 @@ def summarise(samples: list[float], batch: int) -> dict[str, float]:
     }
 
 
-def time_interleaved(candidates: list[Candidate], warmup: int, runs: int) -> dict[str, list[float]]:
-    """Time each candidate `runs` times after `warmup` untimed runs. Each round
-    runs every candidate once, starting one later than the round before, so
-    that drift and ordering effects hit all candidates alike."""
+def time_interleaved(
+    candidates: list[Candidate], warmup: int, runs: int, block: int, settle_s: float
+) -> dict[str, list[float]]:
+    """Time each candidate `runs` times after `warmup` untimed runs.
+
+    The candidates take turns in blocks of up to `block` timed runs, and each
+    round starts with the next candidate, so that drift on the machine hits
+    all of them alike. Untimed runs for at least `settle_s` seconds (and at
+    least one) start each block. On a 2-core machine the previous
+    candidate's idle threads keep spinning for tens of milliseconds after
+    its last run (ONNX Runtime's pool by default, PyTorch's OpenMP threads),
+    and its data has evicted the caches.
+    """
     for candidate in candidates:
         for _ in range(warmup):
             candidate.run()
     samples: dict[str, list[float]] = {c.key: [] for c in candidates}
-    count = len(candidates)
-    for round_index in range(runs):
-        start = round_index % count
+    round_index = 0
+    while any(len(values) < runs for values in samples.values()):
+        start = round_index % len(candidates)
         for candidate in candidates[start:] + candidates[:start]:
-            begin = time.perf_counter()
+            count = min(block, runs - len(samples[candidate.key]))
+            if count == 0:
+                continue
+            settle_end = time.perf_counter() + settle_s
             candidate.run()
-            samples[candidate.key].append(time.perf_counter() - begin)
+            while time.perf_counter() < settle_end:
+                candidate.run()
+            for _ in range(count):
+                begin = time.perf_counter()
+                candidate.run()
+                samples[candidate.key].append(time.perf_counter() - begin)
+        round_index += 1
     return samples
 
 
@@ -945,7 +965,9 @@ def benchmark_network(
                 feed = {sessions[key].get_inputs()[0].name: x}
                 candidates.append(Candidate(key, functools.partial(sessions[key].run, None, feed)))
             with torch.inference_mode():
-                samples = time_interleaved(candidates, args.warmup, args.runs)
+                samples = time_interleaved(
+                    candidates, args.warmup, args.runs, args.block, args.settle_ms / 1e3
+                )
 
             latency = {key: summarise(values, batch) for key, values in samples.items()}
             ours = latency[OURS]["median_ms"]
@@ -979,6 +1001,7 @@ def profile_graph(
     for _ in range(warmup + runs):
         run_session(session, x)
     trace_path = Path(session.end_profiling())
+
     events = json.loads(trace_path.read_text())
     model_runs = sorted(
         (e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"),
@@ -986,6 +1009,7 @@ def profile_graph(
     )
     timed = model_runs[-runs:]
     windows = [(e["ts"], e["ts"] + e["dur"]) for e in timed]
+
     totals: dict[str, float] = collections.defaultdict(float)
     nodes: dict[str, set] = collections.defaultdict(set)
     for event in events:
@@ -997,6 +1021,7 @@ def profile_graph(
         op = event.get("args", {}).get("op_name", "?")
         totals[op] += event["dur"]
         nodes[op].add(name)
+
     kernel_total = sum(totals.values())
     operators = {
         op: {
@@ -1095,7 +1120,9 @@ def header_lines(report: dict) -> list[str]:
         f"- Python {v['python']}, torch {v['torch']}, onnxruntime {v['onnxruntime']}, "
         f"onnx {v['onnx']}, onnxscript {v['onnxscript']}",
         f"- command: `{report['command']}`",
-        f"- {s['warmup']} warm-up runs, then {s['runs']} timed runs per candidate, interleaved. "
+        f"- {s['warmup']} warm-up runs, then {s['runs']} timed runs per candidate. The "
+        f"candidates take turns in blocks of {s['block']} timed runs, each after at least "
+        f"{s['settle_ms']} ms of untimed runs. "
         "ONNX Runtime: CPU provider, ORT_ENABLE_ALL, sequential execution, 1 inter-op thread. "
         f"torch.onnx exports requested at opset {OPSET} (the opsets written are listed below)",
     ]
@@ -1252,7 +1279,7 @@ def positive_float(text: str) -> float:
     return value
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=(
             "Build the network of each training run folder in PyTorch, check its logits "
@@ -1272,27 +1299,43 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="also profile every ONNX graph with ONNX Runtime's profiler and write "
                              "per-operator-type totals to DIR/profile.md and DIR/profile.json")
+
     parser.add_argument("--check-only", action="store_true",
                         help="only check the logits of every ONNX graph against PyTorch "
                              "eager; time nothing and write nothing")
+    parser.add_argument("--skip-torch-onnx", action="store_true",
+                        help="with --check-only: check only our export, without torch.onnx exports")
+    parser.add_argument("--tolerance", type=positive_float, default=1e-4, metavar="T",
+                        help="maximum absolute logit difference from PyTorch eager [default: 1e-4]")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="seed of the random input batches [default: 0]")
+
     parser.add_argument("--batch-sizes", nargs="+", type=positive_int, default=[1, 32], metavar="N",
                         help="input batch sizes for the checks and the timings [default: 1 32]")
     parser.add_argument("--threads", nargs="+", type=positive_int, default=[1, 2], metavar="N",
                         help="thread counts: torch.set_num_threads and ONNX Runtime "
                              "intra_op_num_threads [default: 1 2]")
+
     parser.add_argument("--warmup", type=non_negative_int, default=5, metavar="N",
                         help="untimed runs per candidate before timing [default: 5]")
     parser.add_argument("--runs", type=positive_int, default=30, metavar="N",
                         help="timed runs per candidate, batch size and thread count [default: 30]")
+    parser.add_argument("--block", type=positive_int, default=5, metavar="N",
+                        help="timed runs of one candidate in a row; the candidates take "
+                             "turns in such blocks [default: 5]")
+    parser.add_argument("--settle-ms", type=non_negative_int, default=100, metavar="MS",
+                        help="untimed runs of a candidate before each of its blocks, for at "
+                             "least this many milliseconds (and at least one run), so that "
+                             "the previous candidate's threads and cache use have stopped "
+                             "[default: 100]")
     parser.add_argument("--profile-runs", type=positive_int, default=10, metavar="N",
                         help="profiled runs per graph, batch size and thread count, after "
                              "--warmup runs [default: 10]")
-    parser.add_argument("--tolerance", type=positive_float, default=1e-4, metavar="T",
-                        help="maximum absolute logit difference from PyTorch eager [default: 1e-4]")
-    parser.add_argument("--seed", type=non_negative_int, default=0,
-                        help="seed of the random input batches [default: 0]")
-    parser.add_argument("--skip-torch-onnx", action="store_true",
-                        help="with --check-only: check only our export, without torch.onnx exports")
+    return parser
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.check_only and (args.out or args.profile):
         parser.error("--check-only writes nothing; drop --out and --profile, or drop --check-only")
@@ -1403,6 +1446,8 @@ def main(argv: list[str]) -> int:
             "threads": args.threads,
             "warmup": args.warmup,
             "runs": args.runs,
+            "block": args.block,
+            "settle_ms": args.settle_ms,
             "profile_runs": args.profile_runs if args.profile else None,
             "tolerance": args.tolerance,
             "seed": args.seed,
