@@ -990,10 +990,11 @@ def benchmark_network(
 
 
 def profile_graph(
-    path: Path, x: np.ndarray, threads: int, warmup: int, runs: int, prefix: Path
+    path: Path, x: np.ndarray, threads: int, warmup: int, runs: int, prefix: Path, keep: bool
 ) -> dict:
     """Profile `runs` runs of an ONNX graph after `warmup` runs, and total the
-    kernel time of each operator type over the profiled runs."""
+    kernel time of each operator type over the profiled runs. The trace file
+    is deleted afterwards unless `keep`."""
     options = session_options(threads)
     options.enable_profiling = True
     options.profile_file_prefix = str(prefix)
@@ -1003,6 +1004,8 @@ def profile_graph(
     trace_path = Path(session.end_profiling())
 
     events = json.loads(trace_path.read_text())
+    if not keep:
+        trace_path.unlink()
     model_runs = sorted(
         (e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"),
         key=lambda e: e["ts"],
@@ -1032,7 +1035,7 @@ def profile_graph(
         for op in sorted(totals, key=totals.get, reverse=True)
     }
     return {
-        "trace": str(trace_path),
+        "trace": str(trace_path) if keep else None,
         "run_ms": sum(e["dur"] for e in timed) / 1e3 / len(timed),
         "kernel_ms": kernel_total / 1e3 / len(timed),
         "operators": operators,
@@ -1042,23 +1045,25 @@ def profile_graph(
 def profile_network(
     name: str, spec: NetworkSpec, paths: dict[str, Path], args, folder: Path
 ) -> list[dict]:
-    """Profile every ONNX graph at every batch size and thread count, with
-    the traces in FOLDER/traces."""
-    traces = folder / "traces"
-    traces.mkdir(parents=True, exist_ok=True)
-    profiles = []
-    for threads in args.threads:
-        for batch in args.batch_sizes:
-            x = random_input(spec, batch, args.seed)
-            graphs = {}
-            for key in ONNX_GRAPHS:
-                prefix = traces / f"{name}_{key}_b{batch}_t{threads}"
-                graphs[key] = profile_graph(
-                    paths[key], x, threads, args.warmup, args.profile_runs, prefix
-                )
-            profiles.append({"batch": batch, "threads": threads, "graphs": graphs})
-            times = ", ".join(f"{LABELS[k]} {g['run_ms']:.2f} ms" for k, g in graphs.items())
-            print(f"  profiled batch {batch:>3}, {thread_count(threads)}: {times}")
+    """Profile every ONNX graph at every batch size and thread count. With
+    --keep-traces the trace files are kept in FOLDER/traces."""
+    with tempfile.TemporaryDirectory(prefix="pytorch_baseline.") as scratch:
+        traces = folder / "traces" if args.keep_traces else Path(scratch)
+        traces.mkdir(parents=True, exist_ok=True)
+        profiles = []
+        for threads in args.threads:
+            for batch in args.batch_sizes:
+                x = random_input(spec, batch, args.seed)
+                graphs = {}
+                for key in ONNX_GRAPHS:
+                    prefix = traces / f"{name}_{key}_b{batch}_t{threads}"
+                    graphs[key] = profile_graph(
+                        paths[key], x, threads, args.warmup, args.profile_runs, prefix,
+                        args.keep_traces,
+                    )
+                profiles.append({"batch": batch, "threads": threads, "graphs": graphs})
+                times = ", ".join(f"{LABELS[k]} {g['run_ms']:.2f} ms" for k, g in graphs.items())
+                print(f"  profiled batch {batch:>3}, {thread_count(threads)}: {times}")
     return profiles
 
 
@@ -1331,6 +1336,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile-runs", type=positive_int, default=10, metavar="N",
                         help="profiled runs per graph, batch size and thread count, after "
                              "--warmup runs [default: 10]")
+    parser.add_argument("--keep-traces", action="store_true",
+                        help="keep ONNX Runtime's trace files in DIR/traces (tens of MB per "
+                             "graph at batch 32) instead of deleting them after the summary")
     return parser
 
 
