@@ -74,6 +74,71 @@ pub enum DataError {
          line per class"
     )]
     InvalidClassTable { path: PathBuf, reason: String },
+    #[error("{dir} contains no {file_kind}: expected {expected}")]
+    MissingFile {
+        dir: PathBuf,
+        file_kind: &'static str,
+        expected: String,
+    },
+    #[error(
+        "both {first} and {second} exist; remove or rename one, because either could be meant"
+    )]
+    AmbiguousFiles { first: PathBuf, second: PathBuf },
+    #[error(
+        "failed to read the NumPy header of {path}: {message}; the file is not an .npy file \
+         or is damaged"
+    )]
+    NpyHeader { path: PathBuf, message: String },
+    #[error("{path} has dtype {found}; expected {expected}")]
+    NpyDtype {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
+    #[error("{path} has shape {found}; expected {expected}")]
+    NpyShape {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
+    #[error(
+        "{path} stores its array in Fortran order; expected C order, which \
+         `np.save(path, np.ascontiguousarray(array))` writes"
+    )]
+    NpyFortranOrder { path: PathBuf },
+    #[error(
+        "{path} has {found} bytes after its header; expected {expected} bytes for shape \
+         {shape} of dtype {dtype}, so the file is {}",
+        if u128::from(*found) < *expected { "truncated" } else { "longer than its array" }
+    )]
+    NpyDataSize {
+        path: PathBuf,
+        found: u64,
+        expected: u128,
+        shape: String,
+        dtype: String,
+    },
+    #[error(
+        "{path}: label {label} at index {index} is out of range; expected 0 to {} \
+         (one of the {classes} CIFAR-10 classes in label order)",
+        classes - 1
+    )]
+    LabelValueOutOfRange {
+        path: PathBuf,
+        index: usize,
+        label: i128,
+        classes: usize,
+    },
+    #[error(
+        "{images_path} contains {images} images but {labels_path} contains {labels} labels; \
+         expected one label per image, so check that both files come from the same release"
+    )]
+    CountMismatch {
+        images_path: PathBuf,
+        images: usize,
+        labels_path: PathBuf,
+        labels: usize,
+    },
     #[error("invalid {name} {value}: {fix}")]
     InvalidArgument {
         name: &'static str,

@@ -1,7 +1,8 @@
 //! Dataset readers and image preprocessing shared by training (libtorch) and
 //! serving (ONNX Runtime).
 //!
-//! Images are kept as 8-bit RGB in HWC order ([`Dataset`]). The model input
+//! Images are kept as 8-bit RGB in HWC order ([`Dataset`]): CIFAR-10 from
+//! [`cifar10`] and the CIFAR-10.1 test set from [`cifar10_1`]. The model input
 //! comes from [`transform`] (normalisation to CHW `f32`), [`augment`] (the
 //! CIFAR training recipe of pad-and-crop, flip and Cutout), [`autoaugment`]
 //! (the AutoAugment policies, an option of both training transforms) and
@@ -17,6 +18,7 @@ pub mod augment;
 pub mod autoaugment;
 pub mod batch;
 pub mod cifar10;
+pub mod cifar10_1;
 mod dataset;
 mod error;
 pub mod file_batch;
