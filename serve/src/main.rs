@@ -23,8 +23,8 @@ struct Cli {
 enum Command {
     /// Classify PNG or JPEG images and print the top-k classes of each.
     Predict(commands::predict::PredictArgs),
-    /// Measure top-1, top-5 and per-class accuracy on a CIFAR-10 split, an
-    /// ImageNet split or a folder of class folders.
+    /// Measure top-1, top-5 and per-class accuracy on a CIFAR-10 split, the
+    /// CIFAR-10.1 test set, an ImageNet split or a folder of class folders.
     Eval(commands::eval::EvalArgs),
     /// Print a model's inputs, outputs, opset, counts and metadata.
     Info(commands::info::InfoArgs),

@@ -1,19 +1,60 @@
-//! `serve eval`: accuracy on a CIFAR-10 split, an ImageNet split or a
-//! folder of class folders.
+//! `serve eval`: accuracy on a CIFAR-10 split, the CIFAR-10.1 test set, an
+//! ImageNet split or a folder of class folders.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use data::cifar10::{self, Split};
+use data::cifar10_1;
 use data::imagenet::{self, ClassTable};
-use data::ImageFiles;
+use data::{Dataset, ImageFiles, LoadReport};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serve::eval::evaluate_files;
 use serve::{evaluate, EvalReport, OnnxModel};
 
 use super::{open_model, parse_positive, print_json, SessionArgs};
+
+/// `--dataset`: the data set that the `--data` folder contains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+pub enum DatasetArg {
+    /// CIFAR-10 as ImageFolder or as the official binary batches.
+    #[serde(rename = "cifar10")]
+    Cifar10,
+    /// CIFAR-10.1 v6: its image and label `.npy` files.
+    #[value(name = "cifar10.1")]
+    #[serde(rename = "cifar10.1")]
+    Cifar10_1,
+    /// ImageNet as ImageFolder: train/<class>/ and val/<class>/.
+    #[serde(rename = "imagenet")]
+    Imagenet,
+    /// A folder that contains class folders directly.
+    #[serde(rename = "folders")]
+    Folders,
+}
+
+impl DatasetArg {
+    /// Returns the `--dataset` value that selects this data set.
+    fn name(self) -> &'static str {
+        match self {
+            DatasetArg::Cifar10 => "cifar10",
+            DatasetArg::Cifar10_1 => "cifar10.1",
+            DatasetArg::Imagenet => "imagenet",
+            DatasetArg::Folders => "folders",
+        }
+    }
+
+    /// Returns the data set's usual name, for messages.
+    fn title(self) -> &'static str {
+        match self {
+            DatasetArg::Cifar10 => "CIFAR-10",
+            DatasetArg::Cifar10_1 => cifar10_1::NAME,
+            DatasetArg::Imagenet => "ImageNet",
+            DatasetArg::Folders => "class folder",
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SplitArg {
@@ -38,12 +79,20 @@ pub struct EvalArgs {
     pub model: PathBuf,
     /// Data folder: CIFAR-10 as ImageFolder (train/<class>/, test/<class>/)
     /// or as the official binary batches (directly or in
-    /// cifar-10-batches-bin/); ImageNet as ImageFolder (train/<class>/,
-    /// val/<class>/); or a folder that contains class folders directly.
+    /// cifar-10-batches-bin/); CIFAR-10.1 as cifar10.1_v6_data.npy and
+    /// cifar10.1_v6_labels.npy, or cifar10.1-data.npy and
+    /// cifar10.1-labels.npy (directly or in datasets/); ImageNet as
+    /// ImageFolder (train/<class>/, val/<class>/); or a folder that contains
+    /// class folders directly.
     #[arg(long)]
     pub data: PathBuf,
-    /// Split to evaluate [default: test for CIFAR-10, val for ImageNet].
-    /// Not used for a folder of class folders.
+    /// Data set in --data [default: detected from the folder]. Needed when
+    /// the folder contains CIFAR-10.1 files beside CIFAR-10 or ImageNet data.
+    #[arg(long, value_enum)]
+    pub dataset: Option<DatasetArg>,
+    /// Split to evaluate [default: test for CIFAR-10 and CIFAR-10.1, val for
+    /// ImageNet]. CIFAR-10.1 has only a test split. Not used for a folder of
+    /// class folders.
     #[arg(long, value_enum)]
     pub split: Option<SplitArg>,
     /// Evaluate a class-balanced subset of this many images, chosen with
@@ -67,6 +116,9 @@ pub struct EvalArgs {
 struct EvalOutput<'a> {
     model: &'a PathBuf,
     data: &'a PathBuf,
+    /// Data set evaluated: `cifar10`, `cifar10.1`, `imagenet` or `folders`
+    /// (a folder of class folders).
+    dataset: DatasetArg,
     /// Split evaluated; `None` for a folder of class folders.
     split: Option<String>,
     limit_test: Option<usize>,
@@ -94,6 +146,8 @@ struct EvalOutput<'a> {
 enum Source {
     /// CIFAR-10 decoded into memory at the model's input size.
     Cifar(Split),
+    /// The CIFAR-10.1 test set, read into memory.
+    Cifar10_1,
     /// Image files decoded batch by batch: a split folder (`split` set) or
     /// the data folder itself.
     Files {
@@ -114,9 +168,14 @@ struct Evaluated {
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let mut model = open_model(&args.model, &args.session)?;
     let resize_shorter = model.metadata().resize_shorter;
-    let source = detect_source(&args.data, args.split, resize_shorter.is_some())?;
+    let dataset = match args.dataset {
+        Some(dataset) => dataset,
+        None => detect_dataset(&args.data)?,
+    };
+    let source = select_source(&args.data, dataset, args.split, resize_shorter.is_some())?;
     let evaluated = match source {
         Source::Cifar(split) => eval_cifar(&mut model, &args, split)?,
+        Source::Cifar10_1 => eval_cifar10_1(&mut model, &args)?,
         Source::Files { dir, split } => eval_files(&mut model, &args, &dir, split)?,
     };
     if evaluated.report.images == 0 {
@@ -131,6 +190,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let output = EvalOutput {
         model: &args.model,
         data: &args.data,
+        dataset,
         split: evaluated.split,
         limit_test: args.limit_test,
         split_images: evaluated.split_images,
@@ -151,54 +211,115 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Decides how to read `data`.
+/// Detects the data set in `data`.
 ///
-/// A `val/` folder marks ImageNet. Otherwise the CIFAR-10 layouts are tried.
+/// CIFAR-10.1 files mark CIFAR-10.1 and a `val/` folder marks ImageNet. A
+/// folder with CIFAR-10.1 files and another data set is rejected, because
+/// only `--dataset` can tell which one is meant. Otherwise the CIFAR-10
+/// layouts are tried, and when neither matches, a folder with sub-folders is
+/// taken as a folder of class folders.
+fn detect_dataset(data: &Path) -> anyhow::Result<DatasetArg> {
+    let imagenet = data.join("val").is_dir();
+    if cifar10_1::contains_files(data) {
+        let other = if imagenet {
+            Some(DatasetArg::Imagenet)
+        } else if cifar10::detect(data).is_ok() {
+            Some(DatasetArg::Cifar10)
+        } else {
+            None
+        };
+        if let Some(other) = other {
+            bail!(
+                "{} contains both CIFAR-10.1 files and {} data; choose one with \
+                 --dataset cifar10.1 or --dataset {}",
+                data.display(),
+                other.title(),
+                other.name()
+            );
+        }
+        return Ok(DatasetArg::Cifar10_1);
+    }
+    if imagenet {
+        return Ok(DatasetArg::Imagenet);
+    }
+    match cifar10::detect(data) {
+        Ok(_) => Ok(DatasetArg::Cifar10),
+        Err(data::DataError::UnknownLayout { .. }) if has_sub_folder(data) => {
+            Ok(DatasetArg::Folders)
+        }
+        Err(error @ data::DataError::UnknownLayout { .. }) => Err(anyhow::Error::new(error)
+            .context(format!(
+                "{} is neither an ImageNet folder (val/<class>/ and train/<class>/), a \
+                 CIFAR-10.1 folder ({} and {}) nor a folder of class folders, and not a \
+                 CIFAR-10 folder",
+                data.display(),
+                cifar10_1::DATA_FILES[0],
+                cifar10_1::LABEL_FILES[0]
+            ))),
+        Err(error) => Err(anyhow::Error::new(error)
+            .context(format!("failed to read the data folder {}", data.display()))),
+    }
+}
+
+/// Decides how to read `data`, which contains `dataset`, and checks `split`
+/// against it.
+///
 /// A CIFAR-10 ImageFolder is read file by file when the model has
 /// `resize_shorter` metadata, because that preprocessing needs the original
-/// images. When neither layout matches, a folder with sub-folders is taken
-/// as a folder of class folders.
-fn detect_source(
+/// images.
+fn select_source(
     data: &Path,
+    dataset: DatasetArg,
     split: Option<SplitArg>,
     resize_shorter: bool,
 ) -> anyhow::Result<Source> {
-    if data.join("val").is_dir() {
-        let split = split.unwrap_or(SplitArg::Val);
-        if split == SplitArg::Test {
-            bail!(
-                "{} is an ImageNet folder (it contains val/), which has no test split; \
-                 use --split val or --split train",
-                data.display()
-            );
-        }
-        let dir = data.to_path_buf();
-        return Ok(Source::Files {
-            dir,
-            split: Some(split),
-        });
-    }
-    let cifar_split = |split: Option<SplitArg>| match split.unwrap_or(SplitArg::Test) {
-        SplitArg::Train => Ok(Split::Train),
-        SplitArg::Test => Ok(Split::Test),
-        SplitArg::Val => Err(anyhow::anyhow!(
-            "{} is a CIFAR-10 folder, which has no val split; use --split test or \
-             --split train",
-            data.display()
-        )),
-    };
-    match cifar10::detect(data) {
-        Ok(cifar10::Layout::ImageFolder { .. }) if resize_shorter => {
-            let split = split.unwrap_or(SplitArg::Test);
-            cifar_split(Some(split))?;
-            let dir = data.to_path_buf();
+    let dir = data.to_path_buf();
+    match dataset {
+        DatasetArg::Imagenet => {
+            let split = split.unwrap_or(SplitArg::Val);
+            if split == SplitArg::Test {
+                bail!(
+                    "{} is read as ImageNet, which has no test split; use --split val or \
+                     --split train",
+                    data.display()
+                );
+            }
             Ok(Source::Files {
                 dir,
                 split: Some(split),
             })
         }
-        Ok(_) => Ok(Source::Cifar(cifar_split(split)?)),
-        Err(data::DataError::UnknownLayout { .. }) if has_sub_folder(data) => {
+        DatasetArg::Cifar10_1 => match split {
+            None | Some(SplitArg::Test) => Ok(Source::Cifar10_1),
+            Some(split) => bail!(
+                "CIFAR-10.1 is a test set only, so it has no {} split; use --split test or \
+                 leave out --split",
+                split.folder_name()
+            ),
+        },
+        DatasetArg::Cifar10 => {
+            let split = split.unwrap_or(SplitArg::Test);
+            let cifar_split = match split {
+                SplitArg::Train => Split::Train,
+                SplitArg::Test => Split::Test,
+                SplitArg::Val => bail!(
+                    "{} is read as CIFAR-10, which has no val split; use --split test or \
+                     --split train",
+                    data.display()
+                ),
+            };
+            let layout = cifar10::detect(data).with_context(|| {
+                format!("failed to read the CIFAR-10 folder {}", data.display())
+            })?;
+            match layout {
+                cifar10::Layout::ImageFolder { .. } if resize_shorter => Ok(Source::Files {
+                    dir,
+                    split: Some(split),
+                }),
+                _ => Ok(Source::Cifar(cifar_split)),
+            }
+        }
+        DatasetArg::Folders => {
             if let Some(split) = split {
                 tracing::warn!(
                     folder = %data.display(),
@@ -206,17 +327,8 @@ fn detect_source(
                     "--split is not used: the data folder contains class folders directly"
                 );
             }
-            let dir = data.to_path_buf();
             Ok(Source::Files { dir, split: None })
         }
-        Err(error @ data::DataError::UnknownLayout { .. }) => Err(anyhow::Error::new(error)
-            .context(format!(
-                "{} is neither an ImageNet folder (val/<class>/ and train/<class>/) nor a \
-                 folder of class folders, and not a CIFAR-10 folder",
-                data.display()
-            ))),
-        Err(error) => Err(anyhow::Error::new(error)
-            .context(format!("failed to read the data folder {}", data.display()))),
     }
 }
 
@@ -239,6 +351,30 @@ fn eval_cifar(model: &mut OnnxModel, args: &EvalArgs, split: Split) -> anyhow::R
                 args.data.display()
             )
         })?;
+    eval_dataset(model, args, dataset, split, load_report)
+}
+
+/// Evaluates the CIFAR-10.1 test set, which goes through the same
+/// preprocessing as the CIFAR-10 test split.
+fn eval_cifar10_1(model: &mut OnnxModel, args: &EvalArgs) -> anyhow::Result<Evaluated> {
+    let dataset = cifar10_1::load(&args.data).with_context(|| {
+        format!(
+            "failed to load {} from {}",
+            cifar10_1::NAME,
+            args.data.display()
+        )
+    })?;
+    eval_dataset(model, args, dataset, Split::Test, LoadReport::default())
+}
+
+/// Evaluates a dataset held in memory, or its --limit-test subset.
+fn eval_dataset(
+    model: &mut OnnxModel,
+    args: &EvalArgs,
+    dataset: Dataset,
+    split: Split,
+    load_report: LoadReport,
+) -> anyhow::Result<Evaluated> {
     let split_images = dataset.len();
     let dataset = match args.limit_test {
         Some(limit) => data::subset::balanced(&dataset, limit, args.seed),
@@ -330,9 +466,11 @@ fn list_files(dir: &Path, split: Option<SplitArg>) -> anyhow::Result<ImageFiles>
             return data::image_folder::scan(dir).with_context(|| {
                 format!(
                     "{} matches no data layout: serve eval reads a CIFAR-10 folder \
-                     (test/<class>/ images, or test_batch.bin), an ImageNet folder \
-                     (val/<class>/ images) or a folder of class folders with images",
-                    dir.display()
+                     (test/<class>/ images, or test_batch.bin), a CIFAR-10.1 folder ({}), \
+                     an ImageNet folder (val/<class>/ images) or a folder of class folders \
+                     with images",
+                    dir.display(),
+                    cifar10_1::DATA_FILES[0]
                 )
             })
         }
@@ -352,9 +490,12 @@ fn progress_bar(images: u64) -> ProgressBar {
 fn print_text(output: &EvalOutput, input_size: [usize; 3]) {
     let report = &output.report;
     println!("model      {}", output.model.display());
-    match &output.split {
-        Some(split) => println!("data       {} ({split} split)", output.data.display()),
-        None => println!("data       {} (class folders)", output.data.display()),
+    match (&output.split, output.dataset) {
+        (_, DatasetArg::Cifar10_1) => {
+            println!("data       {} (CIFAR-10.1 test set)", output.data.display())
+        }
+        (Some(split), _) => println!("data       {} ({split} split)", output.data.display()),
+        (None, _) => println!("data       {} (class folders)", output.data.display()),
     }
     print_preprocessing(output.resize_shorter, input_size);
     print_subset(output);
