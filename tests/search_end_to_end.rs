@@ -210,4 +210,14 @@ fn resumed_search_matches_an_uninterrupted_one() {
     assert_eq!(read_json_lines(&killed.join("alphas.jsonl")).len(), 2);
     let result = read_json(&killed.join("result.json"));
     assert_eq!(result["epochs_completed"], 2);
+
+    let manifest = read_json(&killed.join("manifest.json"));
+    assert_eq!(manifest["options"], read_json(&killed.join("config.json")));
+    assert_eq!(manifest["command_line"][1], "search");
+    assert_eq!(manifest["deterministic"], false);
+    assert_eq!(
+        manifest["resumed_at"].as_array().map(Vec::len),
+        Some(1),
+        "the resume is recorded"
+    );
 }

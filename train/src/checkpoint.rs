@@ -2,7 +2,7 @@
 //! (BatchNorm running statistics included), so the ONNX exporter and PyTorch
 //! read them by the same names.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use tch::nn::VarStore;
@@ -10,26 +10,37 @@ use tch::Tensor;
 
 use crate::TrainError;
 
-/// Saves every variable of `vs` to `path` atomically.
+/// Saves every variable of `vs` to `path` atomically (see [`write_tensors`]).
+pub fn save(vs: &VarStore, path: &Path) -> Result<(), TrainError> {
+    write_atomically(path, |temporary| Ok(vs.save(temporary)?))
+}
+
+/// Writes `tensors` to the safetensors file `path` atomically.
 ///
 /// The tensors go to `<stem>.tmp.safetensors` in the same folder, which is
 /// flushed to disk and renamed over `path`, so a reader never sees a partial
-/// file and an interrupted save keeps the previous checkpoint.
-pub fn save(vs: &VarStore, path: &Path) -> Result<(), TrainError> {
+/// file and an interrupted save keeps the previous file.
+pub fn write_tensors(tensors: &[(String, Tensor)], path: &Path) -> Result<(), TrainError> {
+    write_atomically(path, |temporary| {
+        Ok(Tensor::write_safetensors(tensors, temporary)?)
+    })
+}
+
+fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<(), TrainError>,
+) -> Result<(), TrainError> {
     let temporary = temporary_path(path);
     let write_error = |source| TrainError::Write {
         path: path.display().to_string(),
         source,
     };
-    let outcome = vs
-        .save(&temporary)
-        .map_err(TrainError::from)
-        .and_then(|()| {
-            std::fs::File::open(&temporary)
-                .and_then(|file| file.sync_all())
-                .and_then(|()| std::fs::rename(&temporary, path))
-                .map_err(write_error)
-        });
+    let outcome = write(&temporary).and_then(|()| {
+        std::fs::File::open(&temporary)
+            .and_then(|file| file.sync_all())
+            .and_then(|()| std::fs::rename(&temporary, path))
+            .map_err(write_error)
+    });
     if outcome.is_err() {
         // Best effort: the error that matters is the one returned.
         let _ = std::fs::remove_file(&temporary);
@@ -37,11 +48,55 @@ pub fn save(vs: &VarStore, path: &Path) -> Result<(), TrainError> {
     outcome
 }
 
+/// End of the name of a file that [`save`] or [`write_tensors`] is writing;
+/// one that is left over was interrupted and can be deleted.
+pub const TEMPORARY_SUFFIX: &str = ".tmp.safetensors";
+
 /// `weights.safetensors` becomes `weights.tmp.safetensors`: tch picks the file
 /// format from the extension, so the temporary name keeps it.
 fn temporary_path(path: &Path) -> PathBuf {
     let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-    path.with_file_name(format!("{stem}.tmp.safetensors"))
+    path.with_file_name(format!("{stem}{TEMPORARY_SUFFIX}"))
+}
+
+/// Reads every tensor of the safetensors file `path`, on the CPU.
+pub fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>, TrainError> {
+    Ok(Tensor::read_safetensors(path)?.into_iter().collect())
+}
+
+/// Copies `tensors["<prefix><name>"]` into each `(name, target)` of `targets`,
+/// on the target's device. It first checks that every tensor is present with
+/// the target's shape, so a mismatch changes nothing.
+pub fn copy_into(
+    targets: &[(String, Tensor)],
+    tensors: &HashMap<String, Tensor>,
+    prefix: &str,
+    path: &Path,
+) -> Result<(), TrainError> {
+    let mismatch = |message: String| TrainError::CheckpointMismatch {
+        path: path.display().to_string(),
+        message,
+    };
+    for (name, target) in targets {
+        let key = format!("{prefix}{name}");
+        let stored = tensors
+            .get(&key)
+            .ok_or_else(|| mismatch(format!("tensor {key} is missing")))?;
+        if stored.size() != target.size() {
+            return Err(mismatch(format!(
+                "{key} has shape {:?} in the file but {:?} in the network",
+                stored.size(),
+                target.size()
+            )));
+        }
+    }
+    tch::no_grad(|| -> Result<(), TrainError> {
+        for (name, target) in targets {
+            let stored = &tensors[&format!("{prefix}{name}")];
+            target.shallow_clone().f_copy_(stored)?;
+        }
+        Ok(())
+    })
 }
 
 /// Loads `path` into the variables of `vs`.

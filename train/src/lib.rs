@@ -1,11 +1,14 @@
 //! libtorch back end for sharpDARTS: runs a [`models::Graph`] as a trainable
-//! network, the Cosine Power Annealing schedule, checkpoints, the final
-//! training loop behind `train final`, and the architecture search behind
-//! `train search`.
+//! network, the Cosine Power Annealing schedule, optimisers, checkpoints, the
+//! final training loop behind `train final`, the architecture search behind
+//! `train search`, and the `manifest.json` both write.
 
 pub mod checkpoint;
+pub mod determinism;
 pub mod final_training;
+pub mod manifest;
 pub mod network;
+pub mod optim;
 pub mod schedule;
 pub mod search;
 
@@ -69,8 +72,8 @@ pub enum TrainError {
         fix: String,
     },
     #[error(
-        "run folder {path} already exists and is not empty; choose a new --out folder \
-         or pass --overwrite to replace its results"
+        "run folder {path} already exists and is not empty; continue it with --resume {path}, \
+         choose a new --out folder, or pass --overwrite to replace its results"
     )]
     RunDirNotEmpty { path: String },
     #[error(
@@ -92,6 +95,8 @@ pub enum TrainError {
     },
     #[error("{what}: {message}")]
     DatasetMismatch { what: String, message: String },
+    #[error("--deterministic is not available: {0}")]
+    DeterministicUnavailable(String),
     #[error(
         "the network has mixed operations, so it is a search supernetwork: run it with \
          architecture weights (Network::f_forward_search)"

@@ -1,15 +1,17 @@
 //! `train-engine`: the libtorch side of the `train` command. Users run it
 //! through the `train` launcher, which finds libtorch first.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use models::search::Weighting;
 use models::{DatasetKind, OpTable, PrimitiveSet};
-use train::final_training::{self, DeviceChoice, FinalConfig};
+use train::final_training::{self, DeviceChoice, FinalConfig, RunResult};
 use train::search::{self, SearchRunConfig};
+use train::{determinism, manifest};
 
 /// Train sharpDARTS genotype networks on CIFAR-10 or ImageNet with libtorch.
 #[derive(Parser)]
@@ -22,7 +24,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train a genotype network from scratch with the published CIFAR-10 or
-    /// ImageNet recipe, without AutoAugment (not implemented yet).
+    /// ImageNet recipe (AutoAugment with --autoaugment), checkpointing every
+    /// epoch; --resume RUN_DIR continues a stopped run.
     #[command(allow_negative_numbers = true)]
     Final(Box<FinalArgs>),
     /// Search a cell genotype on CIFAR-10 with DARTS: a supernetwork of mixed
@@ -41,10 +44,11 @@ enum DeviceArg {
 }
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("start").required(true).args(["out", "resume"])))]
 struct FinalArgs {
     /// Built-in genotype name (e.g. SHARPSEPCONV_DARTS, DARTS) or path to a genotype JSON file.
-    #[arg(long, value_name = "NAME|FILE")]
-    genotype: String,
+    #[arg(long, value_name = "NAME|FILE", required_unless_present = "resume")]
+    genotype: Option<String>,
     /// Network type and data layout. cifar10: a folder with train/<class>/ and
     /// test/<class>/ images, or the official binary batches. imagenet: a folder
     /// with train/<class>/ and val/<class>/ images. Also selects the published
@@ -56,12 +60,17 @@ struct FinalArgs {
     #[arg(long, default_value = "sharp", value_name = "sharp|darts")]
     ops: OpTable,
     /// Data folder; its layout depends on --dataset.
-    #[arg(long, value_name = "DIR")]
-    data: PathBuf,
-    /// Run folder for config.json, model.json, weights.safetensors, metrics.jsonl
-    /// and result.json.
+    #[arg(long, value_name = "DIR", required_unless_present = "resume")]
+    data: Option<PathBuf>,
+    /// Run folder for config.json, model.json, manifest.json,
+    /// weights.safetensors, metrics.jsonl, result.json and the checkpoint.
     #[arg(long, value_name = "RUN_DIR")]
-    out: PathBuf,
+    out: Option<PathBuf>,
+    /// Continue the stopped run in RUN_DIR after its last finished epoch,
+    /// with the settings of its config.json; only --threads may be given
+    /// with it.
+    #[arg(long, value_name = "RUN_DIR")]
+    resume: Option<PathBuf>,
     /// Replace the results in a non-empty run folder (other files are kept).
     #[arg(long)]
     overwrite: bool,
@@ -108,6 +117,14 @@ struct FinalArgs {
     /// Side of the Cutout square in pixels; needs --cutout [default: 16].
     #[arg(long, value_name = "PIXELS")]
     cutout_length: Option<usize>,
+    /// Apply the AutoAugment policy of --dataset (CIFAR-10 or ImageNet) to
+    /// the training images, as the published recipe does.
+    #[arg(long)]
+    autoaugment: bool,
+    /// Use libtorch's deterministic algorithms. With the same --seed and
+    /// --threads, two runs on one machine then write the same metrics.
+    #[arg(long)]
+    deterministic: bool,
     /// Weight of the auxiliary head's loss; 0 builds the network without the head.
     #[arg(long, default_value_t = 0.4)]
     auxiliary_weight: f64,
@@ -124,10 +141,15 @@ struct FinalArgs {
     /// SGD weight decay [default: 3e-4; imagenet 1e-4].
     #[arg(long, value_name = "WD")]
     weight_decay: Option<f64>,
-    /// Intra-op CPU threads for libtorch [default: all cores].
+    /// Intra-op CPU threads for libtorch [default: all cores; with --resume,
+    /// the count in config.json].
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
 }
+
+/// Options of `train final` that may be given with --resume: they do not
+/// change the run's settings.
+const FINAL_RESUME_OPTIONS: [&str; 2] = ["resume", "threads"];
 
 #[derive(Args)]
 #[command(group(clap::ArgGroup::new("start").required(true).args(["out", "resume"])))]
@@ -145,7 +167,7 @@ struct SearchArgs {
         "data", "primitives", "ops", "weighting", "order", "epochs", "batch_size",
         "init_channels", "layers", "lr", "lr_min", "lr_power", "warmup_epochs", "arch_lr",
         "train_portion",
-        "limit_train", "seed", "cutout"
+        "limit_train", "seed", "cutout", "autoaugment", "deterministic"
     ])]
     resume: Option<PathBuf>,
     /// Candidate operations of every edge.
@@ -205,6 +227,12 @@ struct SearchArgs {
     /// Cutout of side PIXELS on the weight-training images [default: off].
     #[arg(long, value_name = "PIXELS")]
     cutout: Option<usize>,
+    /// Apply the CIFAR-10 AutoAugment policy to the weight-training images.
+    #[arg(long)]
+    autoaugment: bool,
+    /// Use libtorch's deterministic algorithms.
+    #[arg(long)]
+    deterministic: bool,
     /// Device to search on; cuda fails when no CUDA device is available.
     #[arg(long, value_enum, default_value = "cpu")]
     device: DeviceArg,
@@ -234,6 +262,8 @@ impl SearchArgs {
             limit_train: self.limit_train,
             seed: self.seed,
             cutout: self.cutout,
+            autoaugment: self.autoaugment,
+            deterministic: self.deterministic,
             device: match self.device {
                 DeviceArg::Cpu => DeviceChoice::Cpu,
                 DeviceArg::Cuda => DeviceChoice::Cuda,
@@ -252,13 +282,14 @@ impl FinalArgs {
         self.cutout_length.is_some() && !self.cutout
     }
 
-    /// The published recipe of --dataset with every given option applied.
+    /// The published recipe of --dataset with every given option applied;
+    /// for a new run, where --genotype, --data and --out are given.
     fn to_config(&self) -> FinalConfig {
         let recipe = FinalConfig::for_dataset(
             self.dataset,
-            self.genotype.clone(),
-            self.data.clone(),
-            self.out.clone(),
+            self.genotype.clone().unwrap_or_default(),
+            self.data.clone().unwrap_or_default(),
+            self.out.clone().unwrap_or_default(),
         );
         FinalConfig {
             ops: self.ops,
@@ -281,6 +312,8 @@ impl FinalArgs {
             cutout: self
                 .cutout
                 .then_some(self.cutout_length.unwrap_or(DEFAULT_CUTOUT_LENGTH)),
+            autoaugment: self.autoaugment,
+            deterministic: self.deterministic,
             auxiliary_weight: self.auxiliary_weight,
             drop_path_prob: self.drop_path_prob.unwrap_or(recipe.drop_path_prob),
             grad_clip: self.grad_clip,
@@ -325,8 +358,21 @@ fn run() -> Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match Cli::parse().command {
-        Command::Final(args) => run_final(&args),
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    match cli.command {
+        Command::Final(args) => {
+            let final_matches = matches
+                .subcommand_matches("final")
+                .expect("clap parsed the final subcommand");
+            match &args.resume {
+                Some(run_dir) => {
+                    reject_options_with_resume(final_matches)?;
+                    resume_final(run_dir, args.threads)
+                }
+                None => run_final(&args),
+            }
+        }
         Command::Search(args) => run_search(&args),
         Command::Doctor => {
             doctor();
@@ -336,6 +382,13 @@ fn run() -> Result<()> {
 }
 
 fn run_search(args: &SearchArgs) -> Result<()> {
+    let deterministic = match &args.resume {
+        Some(run_dir) => recorded_deterministic(&run_dir.join(search::CONFIG_FILE)),
+        None => args.deterministic,
+    };
+    if deterministic {
+        determinism::set_cublas_workspace_config();
+    }
     let threads = set_threads(args.threads)?;
     let result = match (&args.resume, &args.out) {
         (Some(run_dir), _) => search::resume(run_dir)
@@ -379,7 +432,20 @@ fn set_threads(requested: Option<usize>) -> Result<usize> {
     Ok(threads)
 }
 
+/// Returns whether the run settings in `config_path` ask for deterministic
+/// algorithms; false when they cannot be read (the run reports that itself).
+fn recorded_deterministic(config_path: &Path) -> bool {
+    std::fs::read_to_string(config_path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|settings| settings["deterministic"].as_bool())
+        .unwrap_or(false)
+}
+
 fn run_final(args: &FinalArgs) -> Result<()> {
+    if args.deterministic {
+        determinism::set_cublas_workspace_config();
+    }
     set_threads(args.threads)?;
     if args.cutout_length_ignored() {
         tracing::warn!("--cutout-length has no effect without --cutout");
@@ -387,14 +453,79 @@ fn run_final(args: &FinalArgs) -> Result<()> {
     let config = args.to_config();
     let result = final_training::run(&config)
         .with_context(|| format!("train final into {}", config.out_dir.display()))?;
+    print_final_result(&result, &config.out_dir);
+    Ok(())
+}
+
+/// Continues the run in `run_dir`, with `threads` or else the thread count
+/// recorded in its config.json.
+fn resume_final(run_dir: &Path, threads: Option<usize>) -> Result<()> {
+    let context = || format!("train final --resume {}", run_dir.display());
+    let recorded = final_training::read_run_config(run_dir).with_context(context)?;
+    if recorded.config.deterministic {
+        determinism::set_cublas_workspace_config();
+    }
+    let max = 4 * available_cores();
+    let recorded_threads = Some(recorded.threads).filter(|n| (1..=max).contains(n));
+    let threads = set_threads(threads.or(recorded_threads))?;
+    if threads != recorded.threads {
+        tracing::warn!(
+            threads,
+            recorded_threads = recorded.threads,
+            "libtorch uses another number of threads than the run recorded, so results can \
+             differ in the last bits from an uninterrupted run"
+        );
+    }
+    let result = final_training::resume(run_dir).with_context(context)?;
+    print_final_result(&result, run_dir);
+    Ok(())
+}
+
+/// Rejects every option of `train final` given with --resume except
+/// [`FINAL_RESUME_OPTIONS`], naming them.
+fn reject_options_with_resume(matches: &ArgMatches) -> Result<()> {
+    let command = Cli::command();
+    let final_command = command
+        .find_subcommand("final")
+        .expect("the final subcommand exists");
+    let given = options_given(final_command, matches, &FINAL_RESUME_OPTIONS);
+    if !given.is_empty() {
+        anyhow::bail!(
+            "{} cannot be given with --resume: a resumed run keeps the settings of its \
+             config.json; leave them out (only --threads may change), or start a new run \
+             with --out",
+            given.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Returns the options of `command` that `matches` took from the command
+/// line, as `--name`, except those whose id is in `allowed`.
+fn options_given(command: &clap::Command, matches: &ArgMatches, allowed: &[&str]) -> Vec<String> {
+    command
+        .get_arguments()
+        .filter(|arg| !allowed.contains(&arg.get_id().as_str()))
+        .filter(|arg| {
+            let id = arg.get_id().as_str();
+            matches.ids().any(|given| given.as_str() == id)
+                && matches.value_source(id) == Some(ValueSource::CommandLine)
+        })
+        .map(|arg| match arg.get_long() {
+            Some(long) => format!("--{long}"),
+            None => arg.get_id().to_string(),
+        })
+        .collect()
+}
+
+fn print_final_result(result: &RunResult, run_dir: &Path) {
     println!(
         "best test accuracy {:.2}% at epoch {} of {}; results in {}",
         result.best_test_accuracy,
         result.best_epoch,
         result.epochs_completed,
-        config.out_dir.display()
+        run_dir.display()
     );
-    Ok(())
 }
 
 fn available_cores() -> usize {
@@ -403,7 +534,9 @@ fn available_cores() -> usize {
 
 fn doctor() {
     let lib_dir = std::env::var("TRAIN_LIBTORCH_LIB").ok();
-    let runtime_version = lib_dir.as_deref().and_then(torch_version_of_lib);
+    let runtime_version = lib_dir
+        .as_deref()
+        .and_then(|dir| manifest::libtorch_version_in(Path::new(dir)));
     println!(
         "libtorch (build time): {} in {}",
         env!("TRAIN_LIBTORCH_VERSION"),
@@ -424,16 +557,6 @@ fn doctor() {
     println!("OpenMP:                {}", tch::utils::has_openmp());
     println!("libtorch threads:      {}", tch::get_num_threads());
     println!("CPU cores:             {}", available_cores());
-}
-
-/// Reads `__version__` from `<lib>/../version.py`.
-fn torch_version_of_lib(lib_dir: &str) -> Option<String> {
-    let path = PathBuf::from(lib_dir).parent()?.join("version.py");
-    let text = std::fs::read_to_string(path).ok()?;
-    text.lines().find_map(|line| {
-        let (_, value) = line.strip_prefix("__version__")?.split_once('=')?;
-        Some(value.trim().trim_matches(['\'', '"']).to_string())
-    })
 }
 
 #[cfg(test)]
@@ -479,5 +602,63 @@ mod tests {
         let config = final_args(&[]).to_config();
         let library = FinalConfig::new("DARTS", "d".into(), "o".into());
         assert_eq!(config, library);
+    }
+
+    #[test]
+    fn autoaugment_and_deterministic_reach_config() {
+        let config = final_args(&["--autoaugment", "--deterministic"]).to_config();
+        assert!(config.autoaugment);
+        assert!(config.deterministic);
+    }
+
+    /// Parses `train final` with `args` and returns the options that
+    /// --resume rejects.
+    fn rejected_with_resume(args: &[&str]) -> Vec<String> {
+        let command = Cli::command();
+        let matches = command
+            .clone()
+            .try_get_matches_from(["train", "final"].iter().chain(args))
+            .unwrap();
+        let final_matches = matches.subcommand_matches("final").unwrap();
+        let final_command = command.find_subcommand("final").unwrap();
+        options_given(final_command, final_matches, &FINAL_RESUME_OPTIONS)
+    }
+
+    #[test]
+    fn resume_rejects_run_options_by_name() {
+        let rejected = rejected_with_resume(&[
+            "--resume",
+            "run",
+            "--epochs",
+            "3",
+            "--autoaugment",
+            "--threads",
+            "1",
+        ]);
+        assert_eq!(rejected, ["--epochs", "--autoaugment"]);
+    }
+
+    #[test]
+    fn resume_alone_is_accepted() {
+        assert!(rejected_with_resume(&["--resume", "run"]).is_empty());
+        assert!(rejected_with_resume(&["--resume", "run", "--threads", "2"]).is_empty());
+        // A default value is not an option given on the command line.
+        let parsed = Cli::try_parse_from(["train", "final", "--resume", "run"]).unwrap();
+        let Command::Final(args) = parsed.command else {
+            panic!("parsed `final` as another command");
+        };
+        assert_eq!(args.resume.as_deref(), Some(Path::new("run")));
+        assert_eq!(args.genotype, None);
+    }
+
+    #[test]
+    fn final_needs_out_or_resume() {
+        for args in [
+            &["--genotype", "DARTS", "--data", "d"][..],
+            &["--resume", "run", "--out", "o"],
+        ] {
+            let parsed = Cli::try_parse_from(["train", "final"].iter().chain(args));
+            assert!(parsed.is_err(), "{args:?} parsed");
+        }
     }
 }

@@ -1,10 +1,11 @@
 //! SGD and Adam with their state in plain tensors.
 //!
 //! They compute what `torch.optim.SGD` (dampening 0, no Nesterov) and
-//! `torch.optim.Adam` (L2 weight decay added to the gradient) compute. The
-//! state is kept here rather than inside libtorch's optimisers because the
-//! second-order architecture step reads the SGD momentum, and a checkpoint
-//! must hold both optimisers' state to resume a search exactly.
+//! `torch.optim.Adam` (L2 weight decay added to the gradient) compute, to
+//! within float rounding. The state is kept here rather than inside
+//! libtorch's optimisers, because tch 0.24 can neither read nor set theirs.
+//! The second-order architecture step of the search reads the SGD momentum,
+//! and a checkpoint must contain the optimiser state to resume a run exactly.
 
 use tch::Tensor;
 

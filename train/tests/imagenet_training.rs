@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use models::{DatasetKind, ModelFile};
-use train::final_training::{self, FinalConfig, MODEL_FILE, WEIGHTS_FILE};
+use train::final_training::{self, FinalConfig, RunConfig, CONFIG_FILE, MODEL_FILE, WEIGHTS_FILE};
 
 /// Folder with the real ImageNet photos: `$SHARPDARTS_DATA/imagenet-samples`,
 /// or the data folder beside the workspace.
@@ -61,10 +61,18 @@ fn imagenet_run_trains_and_records_its_preprocessing() {
         layers: 5,
         warmup_epochs: 0,
         lr: 0.01,
+        // Runs the ImageNet AutoAugment policy on real photos.
+        autoaugment: true,
         ..FinalConfig::for_dataset(DatasetKind::ImageNet, "SHARP_DARTS", data, out.clone())
     };
     let result = final_training::run(&config).unwrap();
     assert_eq!(result.epochs_completed, 2);
+    let settings: RunConfig =
+        serde_json::from_str(&std::fs::read_to_string(out.join(CONFIG_FILE)).unwrap()).unwrap();
+    assert!(
+        settings.config.autoaugment,
+        "config.json records AutoAugment"
+    );
     // The corrupt file is listed but skipped when decoded.
     assert_eq!(result.train_images, 7);
     assert_eq!(result.test_images, 6);

@@ -27,7 +27,7 @@ pub enum DeviceChoice {
 
 /// Settings of `train final`. [`FinalConfig::new`] fills in the published
 /// CIFAR-10 recipe (2000 epochs, batch 64, C = 36, 20 cells, lr 0.025 to 1e-8
-/// with Cosine Power Annealing p = 2 and a 5-epoch warm-up).
+/// with Cosine Power Annealing p = 2 and a 5-epoch warm-up), with AutoAugment off.
 ///
 /// `config.json` stores it without the run folder and `overwrite`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,7 +60,8 @@ pub struct FinalConfig {
     /// Cosine Power Annealing exponent; 1 is plain cosine annealing.
     pub lr_power: f64,
     pub warmup_epochs: usize,
-    /// Seeds weight initialisation, drop path, subsets, shuffling and augmentation.
+    /// Seeds weight initialisation, drop path, subsets, shuffling and
+    /// augmentation; each epoch derives its own seeds from it.
     pub seed: u64,
     pub device: DeviceChoice,
     /// Train on a seeded class-balanced subset of this many images.
@@ -70,6 +71,13 @@ pub struct FinalConfig {
     /// Side of the Cutout square in pixels, or `None` without Cutout.
     #[serde(rename = "cutout_length")]
     pub cutout: Option<usize>,
+    /// Apply the AutoAugment policy of the data set (CIFAR-10 or ImageNet)
+    /// to the training images; runs written before it existed have it off.
+    #[serde(default)]
+    pub autoaugment: bool,
+    /// Use libtorch's deterministic algorithms.
+    #[serde(default)]
+    pub deterministic: bool,
     /// Weight of the auxiliary loss; 0 builds the network without auxiliary head.
     pub auxiliary_weight: f64,
     /// Drop path probability of the last epoch; epoch `e` uses `p * e / epochs`.
@@ -111,6 +119,8 @@ impl FinalConfig {
             limit_train: None,
             limit_test: None,
             cutout: None,
+            autoaugment: false,
+            deterministic: false,
             auxiliary_weight: 0.4,
             drop_path_prob: 0.2,
             grad_clip: 5.0,

@@ -1,22 +1,37 @@
 //! One epoch: a pass over the shuffled, augmented training set, then an
 //! evaluation of the test set in inference mode.
+//!
+//! Every random draw of epoch `e` comes from generators seeded with
+//! `(seed, e)`: the data order and augmentation (see
+//! [`data::batch::epoch_seed`]) and libtorch's generator, which drop path
+//! draws from ([`torch_seed`]). A resumed run therefore needs no generator
+//! state to repeat an epoch exactly.
 
 use std::sync::mpsc;
 use std::time::Instant;
 
 use data::Batch;
 use indicatif::{ProgressBar, ProgressStyle};
-use tch::nn::Optimizer;
 use tch::{Device, Kind, Reduction, Tensor};
 
 use super::config::FinalConfig;
 use super::outputs::EpochMetrics;
 use super::run_data::RunData;
-use super::step::{apply_gradients, cross_entropy, training_loss};
+use super::step::{apply_gradients, cross_entropy, training_loss, SgdOptimizer};
 use crate::{Network, TrainError};
 
 /// Training batches prepared ahead of the step that uses them.
 const PREFETCH_BATCHES: usize = 2;
+
+/// Mixed into the run's seed for libtorch's generator, so that it does not
+/// share its seed with the data generator of the same epoch.
+const TORCH_SEED_MIX: u64 = 0x5DEE_CE66_D1CE_5EED;
+
+/// Returns the seed of libtorch's generator for `epoch` of a run seeded with `seed`.
+pub(super) fn torch_seed(seed: u64, epoch: usize) -> i64 {
+    // libtorch takes the seed as a u64; tch passes it as an i64 of the same bits.
+    data::batch::epoch_seed(seed ^ TORCH_SEED_MIX, epoch as u64) as i64
+}
 
 /// Settings that change from epoch to epoch.
 pub(super) struct EpochSettings {
@@ -31,7 +46,7 @@ pub(super) struct EpochSettings {
 pub(super) struct Trainer<'a> {
     pub config: &'a FinalConfig,
     pub network: Network,
-    pub optimizer: Optimizer,
+    pub optimizer: SgdOptimizer,
     pub device: Device,
     pub data: &'a RunData,
 }
@@ -62,6 +77,7 @@ impl Trainer<'_> {
     ) -> Result<EpochMetrics, TrainError> {
         let start = Instant::now();
         self.optimizer.set_lr(settings.lr);
+        tch::manual_seed(torch_seed(self.config.seed, settings.epoch));
         let train = self.train_epoch(settings)?;
         let train_seconds = start.elapsed().as_secs_f64();
         let test = self.evaluate()?;
@@ -236,6 +252,14 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("try a lower --lr"), "{message}");
+    }
+
+    #[test]
+    fn torch_seed_differs_by_epoch_and_seed() {
+        assert_ne!(torch_seed(0, 1), torch_seed(0, 2));
+        assert_ne!(torch_seed(0, 1), torch_seed(1, 1));
+        assert_ne!(torch_seed(0, 1) as u64, data::batch::epoch_seed(0, 1));
+        assert_eq!(torch_seed(3, 7), torch_seed(3, 7));
     }
 
     #[test]

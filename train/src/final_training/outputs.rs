@@ -7,6 +7,7 @@ use models::ModelFile;
 use serde::{Deserialize, Serialize};
 
 use super::config::{FinalConfig, MOMENTUM};
+use crate::manifest::MANIFEST_FILE;
 use crate::TrainError;
 
 /// Training settings of the run, written before the first epoch.
@@ -19,19 +20,27 @@ pub const WEIGHTS_FILE: &str = "weights.safetensors";
 pub const METRICS_FILE: &str = "metrics.jsonl";
 /// Summary of the run, rewritten after every epoch.
 pub const RESULT_FILE: &str = "result.json";
+/// Network variables, SGD momentum and the state of the last finished epoch,
+/// from which `--resume` continues.
+pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
+/// Readable copy of the state stored in `checkpoint.safetensors`.
+pub const CHECKPOINT_STATE_FILE: &str = "checkpoint.json";
 
 /// Files that `--overwrite` replaces.
-const OUTPUT_FILES: [&str; 5] = [
+const OUTPUT_FILES: [&str; 8] = [
     CONFIG_FILE,
     MODEL_FILE,
+    MANIFEST_FILE,
     WEIGHTS_FILE,
     METRICS_FILE,
     RESULT_FILE,
+    CHECKPOINT_FILE,
+    CHECKPOINT_STATE_FILE,
 ];
 
 /// Files that a run writes before its first epoch finishes. A folder that
 /// contains only these is left over from a run that finished no epoch.
-const FIRST_FILES: [&str; 2] = [CONFIG_FILE, MODEL_FILE];
+const FIRST_FILES: [&str; 3] = [CONFIG_FILE, MODEL_FILE, MANIFEST_FILE];
 
 /// Contents of `config.json`: the settings of [`FinalConfig`] (without the
 /// run folder and `overwrite`) plus the values the run resolved.
@@ -101,6 +110,8 @@ pub struct RunResult {
     pub params_with_auxiliary: usize,
     /// Multiply-accumulates of one image in inference.
     pub macs: u64,
+    /// Wall-clock seconds of the run. A resumed run adds the seconds of its
+    /// earlier processes up to their last finished epoch.
     pub total_seconds: f64,
 }
 
@@ -114,7 +125,8 @@ fn nan_from_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f6
 #[derive(Debug)]
 pub(crate) struct RunFolder {
     dir: PathBuf,
-    metrics: Vec<EpochMetrics>,
+    /// Contents of `metrics.jsonl`: one JSON line per finished epoch.
+    metrics: String,
 }
 
 impl RunFolder {
@@ -158,8 +170,78 @@ impl RunFolder {
         }
         Ok(RunFolder {
             dir: dir.to_path_buf(),
-            metrics: Vec::new(),
+            metrics: String::new(),
         })
+    }
+
+    /// Opens the run folder `dir` of a run to resume, with the lines of its
+    /// `metrics.jsonl` (none when the file is missing).
+    pub(crate) fn open(dir: &Path) -> Result<RunFolder, TrainError> {
+        let path = dir.join(METRICS_FILE);
+        let metrics = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(source) => {
+                return Err(TrainError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })
+            }
+        };
+        Ok(RunFolder {
+            dir: dir.to_path_buf(),
+            metrics,
+        })
+    }
+
+    /// Drops the `metrics.jsonl` lines of `epoch` and later (in memory; the
+    /// next [`RunFolder::push_epoch`] writes the file). The lines kept must be
+    /// epochs 1 to `epoch - 1` in order.
+    pub(crate) fn keep_epochs_before(&mut self, epoch: usize) -> Result<(), TrainError> {
+        let mut kept = String::new();
+        for (index, line) in self.metrics.lines().enumerate() {
+            let parsed = serde_json::from_str::<EpochMetrics>(line);
+            let expected = index + 1;
+            match parsed {
+                Ok(metrics) if metrics.epoch >= epoch && metrics.epoch == expected => break,
+                Ok(metrics) if metrics.epoch == expected => {
+                    kept.push_str(line);
+                    kept.push('\n');
+                }
+                Ok(metrics) => {
+                    return Err(self.damaged_metrics(format!(
+                        "line {expected} is epoch {} instead of epoch {expected}",
+                        metrics.epoch
+                    )))
+                }
+                Err(error) => {
+                    return Err(self.damaged_metrics(format!("line {expected} is invalid: {error}")))
+                }
+            }
+        }
+        let lines = kept.lines().count();
+        if lines + 1 < epoch {
+            return Err(self.damaged_metrics(format!(
+                "it has {lines} lines where epochs 1 to {} are expected",
+                epoch - 1
+            )));
+        }
+        self.metrics = kept;
+        Ok(())
+    }
+
+    fn damaged_metrics(&self, message: String) -> TrainError {
+        TrainError::InvalidRunFolder {
+            path: self.dir.display().to_string(),
+            message: format!(
+                "{METRICS_FILE} does not match the checkpoint: {message}; \
+                 it was changed after the run wrote it, so start a new run"
+            ),
+        }
+    }
+
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
     }
 
     pub(crate) fn weights_path(&self) -> PathBuf {
@@ -176,19 +258,21 @@ impl RunFolder {
     }
 
     /// Adds one epoch and rewrites `metrics.jsonl` with all epochs so far.
-    pub(crate) fn push_epoch(&mut self, metrics: EpochMetrics) -> Result<(), TrainError> {
-        self.metrics.push(metrics);
-        let mut text = String::new();
-        for epoch in &self.metrics {
-            text.push_str(&serde_json::to_string(epoch).expect("metrics always serialise"));
-            text.push('\n');
-        }
-        self.write(METRICS_FILE, text.into_bytes())
+    pub(crate) fn push_epoch(&mut self, metrics: &EpochMetrics) -> Result<(), TrainError> {
+        self.metrics
+            .push_str(&serde_json::to_string(metrics).expect("metrics always serialise"));
+        self.metrics.push('\n');
+        self.write(METRICS_FILE, self.metrics.clone().into_bytes())
     }
 
     pub(crate) fn write_result(&self, result: &RunResult) -> Result<(), TrainError> {
-        let text = serde_json::to_string_pretty(result).expect("results always serialise");
-        self.write(RESULT_FILE, text.into_bytes())
+        self.write_json(RESULT_FILE, result)
+    }
+
+    /// Writes `value` as pretty-printed JSON to the file `name` of the folder.
+    pub(crate) fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), TrainError> {
+        let text = serde_json::to_string_pretty(value).expect("run files always serialise");
+        self.write(name, text.into_bytes())
     }
 
     fn write(&self, name: &str, bytes: Vec<u8>) -> Result<(), TrainError> {
@@ -340,7 +424,7 @@ mod tests {
         std::fs::write(&file, "").unwrap();
         let folder = RunFolder {
             dir: file.clone(),
-            metrics: Vec::new(),
+            metrics: String::new(),
         };
         let error = folder.write_result(&sample_result()).unwrap_err();
         let chain = format!("{:#}", anyhow::Error::from(error));
@@ -365,29 +449,74 @@ mod tests {
         }
     }
 
+    fn sample_metrics(epoch: usize) -> EpochMetrics {
+        EpochMetrics {
+            epoch,
+            lr: 0.1,
+            drop_path_prob: 0.0,
+            train_loss: 2.0,
+            train_accuracy: 10.0,
+            test_loss: 2.0,
+            test_accuracy: 10.0,
+            seconds: 1.0,
+            images_per_second: 100.0,
+        }
+    }
+
+    fn metrics_epochs(dir: &Path) -> Vec<usize> {
+        let text = std::fs::read_to_string(dir.join(METRICS_FILE)).unwrap();
+        text.lines()
+            .map(|line| serde_json::from_str::<EpochMetrics>(line).unwrap().epoch)
+            .collect()
+    }
+
     #[test]
     fn metrics_file_has_one_line_per_epoch() {
         let dir = tempfile::tempdir().unwrap();
         let mut folder = RunFolder::prepare(dir.path(), false).unwrap();
         for epoch in 1..=3 {
-            let metrics = EpochMetrics {
-                epoch,
-                lr: 0.1,
-                drop_path_prob: 0.0,
-                train_loss: 2.0,
-                train_accuracy: 10.0,
-                test_loss: 2.0,
-                test_accuracy: 10.0,
-                seconds: 1.0,
-                images_per_second: 100.0,
-            };
-            folder.push_epoch(metrics).unwrap();
+            folder.push_epoch(&sample_metrics(epoch)).unwrap();
         }
-        let text = std::fs::read_to_string(dir.path().join(METRICS_FILE)).unwrap();
-        let epochs: Vec<usize> = text
-            .lines()
-            .map(|line| serde_json::from_str::<EpochMetrics>(line).unwrap().epoch)
-            .collect();
-        assert_eq!(epochs, [1, 2, 3]);
+        assert_eq!(metrics_epochs(dir.path()), [1, 2, 3]);
+    }
+
+    #[test]
+    fn reopened_folder_replaces_later_epochs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut folder = RunFolder::prepare(dir.path(), false).unwrap();
+        for epoch in 1..=3 {
+            folder.push_epoch(&sample_metrics(epoch)).unwrap();
+        }
+        for kept in [3, 2] {
+            let mut reopened = RunFolder::open(dir.path()).unwrap();
+            reopened.keep_epochs_before(kept).unwrap();
+            reopened.push_epoch(&sample_metrics(kept)).unwrap();
+            let expected: Vec<usize> = (1..=kept).collect();
+            assert_eq!(metrics_epochs(dir.path()), expected);
+        }
+        // The line of the checkpoint's epoch may be missing.
+        let mut reopened = RunFolder::open(dir.path()).unwrap();
+        reopened.keep_epochs_before(3).unwrap();
+        reopened.push_epoch(&sample_metrics(3)).unwrap();
+        assert_eq!(metrics_epochs(dir.path()), [1, 2, 3]);
+    }
+
+    #[test]
+    fn reopened_folder_rejects_missing_epochs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut folder = RunFolder::prepare(dir.path(), false).unwrap();
+        folder.push_epoch(&sample_metrics(1)).unwrap();
+        let mut reopened = RunFolder::open(dir.path()).unwrap();
+        let message = reopened.keep_epochs_before(3).unwrap_err().to_string();
+        assert!(message.contains("epochs 1 to 2 are expected"), "{message}");
+
+        std::fs::write(
+            dir.path().join(METRICS_FILE),
+            serde_json::to_string(&sample_metrics(2)).unwrap() + "\n",
+        )
+        .unwrap();
+        let mut reopened = RunFolder::open(dir.path()).unwrap();
+        let message = reopened.keep_epochs_before(2).unwrap_err().to_string();
+        assert!(message.contains("line 1 is epoch 2"), "{message}");
     }
 }

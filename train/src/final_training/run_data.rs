@@ -4,8 +4,8 @@
 use data::cifar10::{self, Split};
 use data::imagenet::{self, EvalTransform, TrainTransform};
 use data::{
-    Augment, Batch, Dataset, EvalBatches, FileBatches, ImageFiles, ImageTransform, Normalization,
-    TrainBatches,
+    Augment, AutoAugment, Batch, Dataset, EvalBatches, FileBatches, ImageFiles, ImageTransform,
+    Normalization, TrainBatches,
 };
 use models::DatasetKind;
 
@@ -92,7 +92,8 @@ impl RunData {
         }
     }
 
-    /// Shuffled, augmented training batches of `epoch`.
+    /// Shuffled, augmented training batches of `epoch`, with AutoAugment
+    /// when `config.autoaugment` is set.
     pub fn train_batches(
         &self,
         config: &FinalConfig,
@@ -105,7 +106,10 @@ impl RunData {
                 config.batch_size,
                 seed,
                 epoch,
-                Augment::cifar(config.cutout),
+                Augment {
+                    autoaugment: config.autoaugment.then_some(AutoAugment::CIFAR10),
+                    ..Augment::cifar(config.cutout)
+                },
                 Normalization::CIFAR10,
             )?),
             RunData::ImageNet {
@@ -115,7 +119,10 @@ impl RunData {
                 config.batch_size,
                 seed,
                 epoch,
-                TrainTransform::new(*image_size)?,
+                TrainTransform {
+                    autoaugment: config.autoaugment.then_some(AutoAugment::IMAGENET),
+                    ..TrainTransform::new(*image_size)?
+                },
                 Normalization::IMAGENET,
             )?),
         })

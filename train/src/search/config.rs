@@ -51,6 +51,12 @@ pub struct SearchRunConfig {
     pub limit_train: Option<usize>,
     /// Side of the Cutout square applied to weight-training images.
     pub cutout: Option<usize>,
+    /// Apply the CIFAR-10 AutoAugment policy to weight-training images.
+    #[serde(default)]
+    pub autoaugment: bool,
+    /// Use libtorch's deterministic algorithms.
+    #[serde(default)]
+    pub deterministic: bool,
 }
 
 impl SearchRunConfig {
@@ -81,6 +87,8 @@ impl SearchRunConfig {
             device: DeviceChoice::Cpu,
             limit_train: None,
             cutout: None,
+            autoaugment: false,
+            deterministic: false,
         }
     }
 

@@ -10,11 +10,13 @@
 pub mod arch;
 pub mod config;
 pub mod memory;
-pub mod optim;
 pub mod outputs;
 pub mod supernet;
 
-use std::collections::HashMap;
+/// The optimisers moved to the crate root, where final training uses them
+/// too; this re-export keeps the `train::search::optim` paths working.
+pub use crate::optim;
+
 use std::path::Path;
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
@@ -33,12 +35,13 @@ pub use outputs::{
     METRICS_FILE, RESULT_FILE,
 };
 
-use crate::final_training::DeviceChoice;
+use crate::final_training::select_device;
+use crate::manifest::Manifest;
+use crate::optim::{Adam, Sgd};
 use crate::schedule::cosine_power_annealing;
-use crate::{Network, TrainError};
+use crate::{checkpoint, determinism, Network, TrainError};
 use arch::ArchWeights;
 use memory::{available_memory, gib, peak_resident_memory, MemoryEstimate};
-use optim::{Adam, Sgd};
 use outputs::SearchFolder;
 use supernet::{cross_entropy, weight_step, Architect, Batch, Supernet};
 
@@ -47,6 +50,8 @@ use supernet::{cross_entropy, weight_step, Architect, Batch, Supernet};
 const COLLAPSE_SHARE: f64 = 0.5;
 /// Names of the two architecture weight matrices in checkpoints.
 const CELL_NAMES: [&str; 2] = ["normal", "reduce"];
+/// Name of the checkpoint tensor that contains the number of finished epochs.
+const EPOCH_TENSOR: &str = "epochs_completed";
 /// Batches prepared ahead of the step that uses them.
 const PREFETCH_BATCHES: usize = 2;
 
@@ -63,7 +68,15 @@ pub fn run(config: &SearchRunConfig, threads: usize) -> Result<SearchResult, Tra
         threads,
     };
     search.folder.write_json(CONFIG_FILE, &record)?;
+    search_manifest(&record, search.device).write(&config.out_dir)?;
     search.run()
+}
+
+/// Describes a search that starts now with the settings of `record`.
+fn search_manifest(record: &SearchRecord, device: Device) -> Manifest {
+    let options = serde_json::to_value(record).expect("settings always serialise");
+    let deterministic = record.config.deterministic && determinism::is_enabled();
+    Manifest::new(options, device, record.config.seed, deterministic)
 }
 
 /// Continues the search in `run_dir` after its last completed epoch, with
@@ -79,9 +92,15 @@ pub fn resume(run_dir: &Path) -> Result<SearchResult, TrainError> {
             path: run_dir.display().to_string(),
             message: format!("{} is not a search config: {e}", path.display()),
         })?;
-    let mut config = record.config;
+    let mut config = record.config.clone();
     config.out_dir = run_dir.to_path_buf();
     config.validate()?;
+    if config.deterministic {
+        determinism::enable()?;
+    }
+    Manifest::record_resume(run_dir, || {
+        search_manifest(&record, select_device(config.device).unwrap_or(Device::Cpu))
+    })?;
     let state_path = run_dir.join(CHECKPOINT_STATE_FILE);
     let state: CheckpointState = match std::fs::read_to_string(&state_path) {
         Ok(text) => serde_json::from_str(&text).map_err(|e| TrainError::InvalidRunFolder {
@@ -90,7 +109,12 @@ pub fn resume(run_dir: &Path) -> Result<SearchResult, TrainError> {
         })?,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             tracing::info!("no epoch finished before; starting the search from the beginning");
-            return Search::start(&config, SearchFolder::new(run_dir), None)?.run();
+            // Lines of an epoch that stopped before its checkpoint are written again.
+            let folder = SearchFolder::new(run_dir);
+            for file in [METRICS_FILE, ALPHAS_FILE] {
+                folder.truncate_lines(file, 0)?;
+            }
+            return Search::start(&config, folder, None)?.run();
         }
         Err(source) => {
             return Err(TrainError::Read {
@@ -144,11 +168,10 @@ impl<'a> Search<'a> {
         folder: SearchFolder,
         state: Option<CheckpointState>,
     ) -> Result<Search<'a>, TrainError> {
-        let device = match config.device {
-            DeviceChoice::Cpu => Device::Cpu,
-            DeviceChoice::Cuda if tch::Cuda::is_available() => Device::Cuda(0),
-            DeviceChoice::Cuda => return Err(TrainError::CudaUnavailable),
-        };
+        let device = select_device(config.device)?;
+        if config.deterministic {
+            determinism::enable()?;
+        }
         let schedule = cosine_power_annealing(
             config.epochs,
             config.lr,
@@ -276,7 +299,10 @@ impl<'a> Search<'a> {
             config.batch_size,
             config.seed,
             epoch as u64,
-            Augment::cifar(config.cutout),
+            Augment {
+                autoaugment: config.autoaugment.then_some(data::AutoAugment::CIFAR10),
+                ..Augment::cifar(config.cutout)
+            },
             Normalization::CIFAR10,
         )?;
         // NOTE: the published search augments the architecture batches like
@@ -443,16 +469,7 @@ impl<'a> Search<'a> {
     /// checkpoint.
     fn save_checkpoint(&self) -> Result<(), TrainError> {
         let tensors = self.checkpoint_tensors();
-        let path = self.folder.path(CHECKPOINT_FILE);
-        let temporary = self.folder.path("checkpoint.tmp.safetensors");
-        Tensor::write_safetensors(&tensors, &temporary)?;
-        std::fs::File::open(&temporary)
-            .and_then(|file| file.sync_all())
-            .and_then(|()| std::fs::rename(&temporary, &path))
-            .map_err(|source| TrainError::Write {
-                path: path.display().to_string(),
-                source,
-            })?;
+        checkpoint::write_tensors(&tensors, &self.folder.path(CHECKPOINT_FILE))?;
 
         let state = CheckpointState {
             epochs_completed: self.result.epochs_completed,
@@ -464,7 +481,7 @@ impl<'a> Search<'a> {
 
     /// Returns the network variables, architecture weights, Adam moments and
     /// SGD momentum buffers on the CPU, named `net/`, `arch/`, `adam_m/`,
-    /// `adam_v/` and `sgd/`.
+    /// `adam_v/` and `sgd/`, and the number of finished epochs.
     fn checkpoint_tensors(&self) -> Vec<(String, Tensor)> {
         let cpu = |t: &Tensor| t.detach().to_device(Device::Cpu);
         let mut tensors: Vec<(String, Tensor)> = Vec::new();
@@ -483,6 +500,8 @@ impl<'a> Search<'a> {
                 tensors.push((format!("sgd/{name}"), cpu(buffer)));
             }
         }
+        let epochs = self.result.epochs_completed as i64;
+        tensors.push((EPOCH_TENSOR.to_string(), Tensor::from_slice(&[epochs])));
         tensors
     }
 
@@ -490,8 +509,22 @@ impl<'a> Search<'a> {
     /// `state.epochs_completed` epochs, and drops later lines of the epoch logs.
     fn load_checkpoint(&mut self, state: CheckpointState) -> Result<(), TrainError> {
         let path = self.folder.path(CHECKPOINT_FILE);
-        let tensors: HashMap<String, Tensor> =
-            Tensor::read_safetensors(&path)?.into_iter().collect();
+        let tensors = checkpoint::read_tensors(&path)?;
+        // Checkpoints written before the epoch tensor existed have none.
+        if let Some(stored) = tensors.get(EPOCH_TENSOR) {
+            let epochs = stored.f_int64_value(&[0])?;
+            if epochs != state.epochs_completed as i64 {
+                return Err(TrainError::InvalidRunFolder {
+                    path: path.display().to_string(),
+                    message: format!(
+                        "it holds epoch {epochs} but {CHECKPOINT_STATE_FILE} names epoch {}: \
+                         the search stopped between writing the two, so it cannot continue; \
+                         start a new search",
+                        state.epochs_completed
+                    ),
+                });
+            }
+        }
         let get = |name: &str| -> Result<Tensor, TrainError> {
             let tensor = tensors
                 .get(name)
@@ -502,33 +535,13 @@ impl<'a> Search<'a> {
             Ok(tensor.to_device(self.device))
         };
 
-        let mut targets: Vec<(String, Tensor)> = self
-            .net
-            .variables
+        checkpoint::copy_into(&self.net.variables, &tensors, "net/", &path)?;
+        let arch: Vec<(String, Tensor)> = CELL_NAMES
             .iter()
-            .map(|(name, variable)| (format!("net/{name}"), variable.shallow_clone()))
+            .map(|cell| cell.to_string())
+            .zip(self.net.arch.tensors())
             .collect();
-        let arch = self.net.arch.tensors();
-        for (cell, alpha) in CELL_NAMES.iter().zip(arch) {
-            targets.push((format!("arch/{cell}"), alpha));
-        }
-        tch::no_grad(|| -> Result<(), TrainError> {
-            for (name, target) in &targets {
-                let stored = get(name)?;
-                if stored.size() != target.size() {
-                    return Err(TrainError::CheckpointMismatch {
-                        path: path.display().to_string(),
-                        message: format!(
-                            "{name} has shape {:?} in the file but {:?} in the network",
-                            stored.size(),
-                            target.size()
-                        ),
-                    });
-                }
-                target.shallow_clone().f_copy_(&stored)?;
-            }
-            Ok(())
-        })?;
+        checkpoint::copy_into(&arch, &tensors, "arch/", &path)?;
 
         let mut moments = Vec::new();
         for cell in CELL_NAMES {
