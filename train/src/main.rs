@@ -33,6 +33,11 @@ enum Command {
     /// Writes genotype.json, which `train final --genotype` reads.
     #[command(allow_negative_numbers = true)]
     Search(Box<SearchArgs>),
+    /// Aggregate `train final` run folders, one per seed, into mean, sample
+    /// standard deviation, min and max accuracy with one row per run. Prints
+    /// Markdown, or JSON with --json, and with --out DIR also writes
+    /// report.md, report.json and SVG plots there.
+    Report(report::ReportArgs),
     /// Print the libtorch, CUDA and threading setup.
     Doctor,
 }
@@ -374,6 +379,7 @@ fn run() -> Result<()> {
             }
         }
         Command::Search(args) => run_search(&args),
+        Command::Report(args) => report::run(&args),
         Command::Doctor => {
             doctor();
             Ok(())
