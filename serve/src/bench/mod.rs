@@ -161,14 +161,8 @@ mod tests {
         };
         // 2 x 2 GHz x 2 units x 8 lanes x 2 = 128 GFLOP/s.
         let peak = CpuPeak::from_facts(&facts, PeakOverrides::default()).unwrap();
-        let record = BenchRecord::new(
-            [4, 3, 32, 32],
-            1,
-            &samples,
-            Some(16_000_000),
-            Some(&peak),
-        )
-        .unwrap();
+        let record =
+            BenchRecord::new([4, 3, 32, 32], 1, &samples, Some(16_000_000), Some(&peak)).unwrap();
         assert!((record.images_per_second - 400.0).abs() < 1e-6);
         // 16 M MACs x 400 images/s = 6.4 GMAC/s = 12.8 GFLOP/s: 10 % of 128
         // over both cores, 20 % of the 64 GFLOP/s of the one core used.

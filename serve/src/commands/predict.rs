@@ -13,13 +13,16 @@ use super::{open_model, parse_positive, print_json, SessionArgs};
 
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// ONNX model written by `export`.
-    pub model: PathBuf,
-    /// PNG or JPEG images of any size and colour type. Each is resized to
-    /// the model input, or, for a model with `resize_shorter` metadata,
-    /// resized by its shorter side and centre-cropped.
-    #[arg(required = true)]
-    pub images: Vec<PathBuf>,
+    /// An ONNX model written by `export` (a first argument ending in .onnx),
+    /// then PNG or JPEG images of any size and colour type. Without a model,
+    /// the bundled CIFAR-10 model is used (see `models/trained/`). Each image
+    /// is resized to the model input, or, for a model with `resize_shorter`
+    /// metadata, resized by its shorter side and centre-cropped.
+    #[arg(required = true, value_name = "[MODEL.onnx] IMAGE")]
+    pub inputs: Vec<PathBuf>,
+    /// ONNX model of any file name; every positional argument is then an image.
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
     /// Number of most probable classes to print per image.
     #[arg(long, default_value_t = 5, value_parser = parse_positive)]
     pub top_k: usize,
@@ -50,10 +53,14 @@ struct PredictOutput {
 }
 
 pub fn run(args: PredictArgs) -> anyhow::Result<()> {
-    let mut model = open_model(&args.model, &args.session)?;
+    let (model_path, image_paths) = match &args.model {
+        Some(model) => (model.clone(), args.inputs.as_slice()),
+        None => split_inputs(&args.inputs)?,
+    };
+    let mut model = open_model(&model_path, &args.session)?;
     // Missing class names are reported before any preprocessing metadata.
     model.classes()?;
-    let (paths, images, mut errors) = decode_all(&args.images);
+    let (paths, images, mut errors) = decode_all(image_paths);
     let (paths, inputs) = preprocess_all(&model, paths, images, &mut errors)?;
     let predictions = classify_inputs(&mut model, &inputs, args.top_k)?;
     let results: Vec<ImageResult> = paths
@@ -63,7 +70,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
         .collect();
 
     let output = PredictOutput {
-        model: args.model.clone(),
+        model: model_path,
         results,
         errors,
     };
@@ -72,7 +79,57 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     } else {
         print_text(&output.results);
     }
-    fail_on_errors(&output.errors, args.images.len())
+    fail_on_errors(&output.errors, image_paths.len())
+}
+
+/// File name of the bundled model, in `models/trained/` of the workspace.
+pub const BUNDLED_MODEL: &str = "sharpsepconv_darts_cifar10_16x8.onnx";
+
+/// Splits the positional arguments into the model and the images: the first
+/// argument is the model when it ends in `.onnx`, else the bundled model is used.
+fn split_inputs(inputs: &[PathBuf]) -> anyhow::Result<(PathBuf, &[PathBuf])> {
+    let is_model = |path: &PathBuf| {
+        path.extension()
+            .is_some_and(|extension| extension.eq_ignore_ascii_case("onnx"))
+    };
+    let (model, images) = match inputs.split_first() {
+        Some((first, rest)) if is_model(first) => (first.clone(), rest),
+        _ => (bundled_model()?, inputs),
+    };
+    if images.is_empty() {
+        bail!(
+            "no image given after the model {}: use serve predict [MODEL.onnx] IMAGE...",
+            model.display()
+        );
+    }
+    Ok((model, images))
+}
+
+/// Finds the bundled model: first in the workspace this binary was built
+/// from, then in `models/trained/` two folders above the executable (the
+/// workspace of a `target/<profile>/` binary).
+fn bundled_model() -> anyhow::Result<PathBuf> {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workspace = manifest_dir.parent().unwrap_or(manifest_dir);
+    let built_in = workspace.join("models/trained").join(BUNDLED_MODEL);
+    let next_to_executable = std::env::current_exe().ok().and_then(|exe| {
+        let workspace = exe.parent()?.parent()?.parent()?;
+        Some(workspace.join("models/trained").join(BUNDLED_MODEL))
+    });
+    let candidates: Vec<PathBuf> = std::iter::once(built_in)
+        .chain(next_to_executable)
+        .collect();
+    match candidates.iter().find(|path| path.is_file()) {
+        Some(path) => Ok(path.clone()),
+        None => {
+            let looked: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+            bail!(
+                "no model given and the bundled model {BUNDLED_MODEL} was not found (looked at {}): \
+                 give a model first, as in serve predict MODEL.onnx IMAGE",
+                looked.join(", ")
+            )
+        }
+    }
 }
 
 /// Decodes every image, reporting each failure on stderr and keeping the
