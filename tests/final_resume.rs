@@ -154,6 +154,24 @@ fn assert_same_run(actual: &Path, expected: &Path) {
     );
 }
 
+/// Asserts that every metrics line records the seconds the training loop
+/// waited for batches: a finite, non-negative part of the epoch's seconds.
+fn assert_data_wait_recorded(run_dir: &Path) {
+    for line in read_json_lines(&run_dir.join("metrics.jsonl")) {
+        let epoch = &line["epoch"];
+        let wait = line["data_wait_seconds"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("epoch {epoch} has no data_wait_seconds: {line}"));
+        let seconds = line["seconds"].as_f64().unwrap();
+        assert!(wait.is_finite(), "data_wait_seconds {wait} of epoch {epoch}");
+        assert!(wait >= 0.0, "data_wait_seconds {wait} of epoch {epoch}");
+        assert!(
+            wait <= seconds,
+            "data_wait_seconds {wait} exceeds the epoch's {seconds} seconds (epoch {epoch})"
+        );
+    }
+}
+
 /// Returns true for the temporary files of an interrupted atomic write.
 fn is_temporary(name: &str) -> bool {
     name.starts_with(".tmp-") || name.ends_with(".tmp.safetensors")
@@ -303,6 +321,9 @@ fn deterministic_runs_match() {
     run_ok(&mut final_command(&data, &first), "first train final");
     run_ok(&mut final_command(&data, &second), "second train final");
     assert_same_run(&second, &first);
+    for run_dir in [&first, &second] {
+        assert_data_wait_recorded(run_dir);
+    }
 
     let config = read_json(&first.join("config.json"));
     assert_eq!(config["autoaugment"], true);

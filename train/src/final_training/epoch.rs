@@ -57,6 +57,8 @@ struct Totals {
     loss: f64,
     correct: i64,
     images: usize,
+    /// Seconds the training loop spent waiting for its next batch.
+    data_wait_seconds: f64,
 }
 
 impl Totals {
@@ -99,10 +101,12 @@ impl Trainer<'_> {
             test_accuracy: test.accuracy(),
             seconds: start.elapsed().as_secs_f64(),
             images_per_second: train.images as f64 / train_seconds.max(1e-9),
+            data_wait_seconds: train.data_wait_seconds,
         })
     }
 
-    /// Runs the training steps while a second thread prepares the next batches.
+    /// Runs the training steps while a second thread prepares the next
+    /// batches, and records how long the steps waited for them.
     fn train_epoch(&mut self, settings: &EpochSettings) -> Result<Totals, TrainError> {
         let batches = self.data.train_batches(self.config, settings.epoch)?;
         let steps = self.data.train_len().div_ceil(self.config.batch_size);
@@ -119,8 +123,15 @@ impl Trainer<'_> {
                     }
                 }
             });
-            for (index, batch) in receiver.into_iter().enumerate() {
-                self.train_step(&batch, index + 1, settings, &mut totals)?;
+            let mut step = 0;
+            loop {
+                let wait_start = Instant::now();
+                let next = receiver.recv();
+                totals.data_wait_seconds += wait_start.elapsed().as_secs_f64();
+                // An error means the preparing thread sent every batch and ended.
+                let Ok(batch) = next else { break };
+                step += 1;
+                self.train_step(&batch, step, settings, &mut totals)?;
                 let rate = totals.images as f64 / start.elapsed().as_secs_f64().max(1e-9);
                 bar.set_message(format!(
                     "loss {:.4} acc {:.2}% {rate:.0} img/s",

@@ -90,6 +90,10 @@ pub struct EpochMetrics {
     pub seconds: f64,
     /// Training images divided by the training seconds of the epoch.
     pub images_per_second: f64,
+    /// Seconds of the epoch's training loop spent waiting for the next batch
+    /// from the thread that prepares them; 0 in lines written before it existed.
+    #[serde(default)]
+    pub data_wait_seconds: f64,
 }
 
 /// Contents of `result.json`.
@@ -460,6 +464,7 @@ mod tests {
             test_accuracy: 10.0,
             seconds: 1.0,
             images_per_second: 100.0,
+            data_wait_seconds: 0.5,
         }
     }
 
