@@ -67,6 +67,11 @@ struct FinalArgs {
     /// Data folder; its layout depends on --dataset.
     #[arg(long, value_name = "DIR", required_unless_present = "resume")]
     data: Option<PathBuf>,
+    /// CIFAR-10.1 folder (cifar10.1_v6_data.npy and cifar10.1_v6_labels.npy,
+    /// directly or in datasets/) to evaluate after every epoch beside the
+    /// test split; only with --dataset cifar10.
+    #[arg(long = "cifar10-1", value_name = "DIR")]
+    cifar10_1: Option<PathBuf>,
     /// Run folder for config.json, model.json, manifest.json,
     /// weights.safetensors, metrics.jsonl, result.json and the checkpoint.
     #[arg(long, value_name = "RUN_DIR")]
@@ -298,6 +303,7 @@ impl FinalArgs {
         );
         FinalConfig {
             ops: self.ops,
+            cifar10_1_dir: self.cifar10_1.clone(),
             overwrite: self.overwrite,
             epochs: self.epochs.unwrap_or(recipe.epochs),
             batch_size: self.batch_size.unwrap_or(recipe.batch_size),
@@ -532,6 +538,9 @@ fn print_final_result(result: &RunResult, run_dir: &Path) {
         result.epochs_completed,
         run_dir.display()
     );
+    if let Some(accuracy) = result.best_cifar10_1_accuracy {
+        println!("CIFAR-10.1 accuracy {accuracy:.2}% at the best epoch");
+    }
 }
 
 fn available_cores() -> usize {
@@ -608,6 +617,14 @@ mod tests {
         let config = final_args(&[]).to_config();
         let library = FinalConfig::new("DARTS", "d".into(), "o".into());
         assert_eq!(config, library);
+    }
+
+    #[test]
+    fn cifar10_1_reaches_config() {
+        assert_eq!(final_args(&[]).to_config().cifar10_1_dir, None);
+        let config = final_args(&["--cifar10-1", "c101"]).to_config();
+        assert_eq!(config.cifar10_1_dir, Some(PathBuf::from("c101")));
+        config.validate().unwrap();
     }
 
     #[test]

@@ -43,6 +43,10 @@ pub struct FinalConfig {
     /// CIFAR-10 folder (ImageFolder or official binary layout), or an
     /// ImageNet folder with `train/` and `val/` class folders.
     pub data_dir: PathBuf,
+    /// CIFAR-10.1 folder (its two `.npy` files), evaluated after every epoch
+    /// beside the test split; CIFAR-10 runs only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cifar10_1_dir: Option<PathBuf>,
     /// Run folder that receives model.json, weights, metrics and result.
     #[serde(skip)]
     pub out_dir: PathBuf,
@@ -104,6 +108,7 @@ impl FinalConfig {
             dataset: DatasetKind::Cifar10,
             ops: OpTable::Sharp,
             data_dir,
+            cifar10_1_dir: None,
             out_dir,
             overwrite: false,
             epochs: 2000,
@@ -227,6 +232,14 @@ impl FinalConfig {
         self.network(1).validate()?;
         non_negative("weight-decay", self.weight_decay)?;
 
+        if let (DatasetKind::ImageNet, Some(dir)) = (self.dataset, &self.cifar10_1_dir) {
+            return invalid(
+                "cifar10-1",
+                dir.display(),
+                "CIFAR-10.1 is a test set for CIFAR-10 classifiers; leave out --cifar10-1 \
+                 for --dataset imagenet",
+            );
+        }
         if let Some(limit) = self.limit_train.filter(|&n| n < 2) {
             return invalid(
                 "limit-train",
@@ -300,6 +313,23 @@ mod tests {
     #[test]
     fn published_defaults_are_valid() {
         config().validate().unwrap();
+    }
+
+    #[test]
+    fn cifar10_1_rejected_for_imagenet() {
+        let imagenet = FinalConfig::for_dataset(
+            DatasetKind::ImageNet,
+            "DARTS",
+            "data".into(),
+            "run".into(),
+        );
+        let config = FinalConfig {
+            cifar10_1_dir: Some("c101".into()),
+            ..imagenet
+        };
+        let message = config.validate().unwrap_err().to_string();
+        assert!(message.contains("invalid --cifar10-1 c101"), "{message}");
+        assert!(message.contains("--dataset imagenet"), "{message}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! One epoch: a pass over the shuffled, augmented training set, then an
-//! evaluation of the test set in inference mode.
+//! evaluation of the test set (and CIFAR-10.1 when given) in inference mode.
 //!
 //! Every random draw of epoch `e` comes from generators seeded with
 //! `(seed, e)`: the data order and augmentation (see
@@ -10,7 +10,7 @@
 use std::sync::mpsc;
 use std::time::Instant;
 
-use data::Batch;
+use data::{Batch, Dataset, EvalBatches, Normalization};
 use indicatif::{ProgressBar, ProgressStyle};
 use tch::{Device, Kind, Reduction, Tensor};
 
@@ -49,6 +49,8 @@ pub(super) struct Trainer<'a> {
     pub optimizer: SgdOptimizer,
     pub device: Device,
     pub data: &'a RunData,
+    /// CIFAR-10.1, evaluated after the test split when given.
+    pub cifar10_1: Option<&'a Dataset>,
 }
 
 /// Sums over the images of an epoch.
@@ -82,7 +84,14 @@ impl Trainer<'_> {
         tch::manual_seed(torch_seed(self.config.seed, settings.epoch));
         let train = self.train_epoch(settings)?;
         let train_seconds = start.elapsed().as_secs_f64();
-        let test = self.evaluate()?;
+        let test = self.evaluate(self.data.test_batches(self.config.batch_size)?)?;
+        let cifar10_1 = match self.cifar10_1 {
+            Some(set) => {
+                let batches = EvalBatches::new(set, self.config.batch_size, Normalization::CIFAR10)?;
+                Some(self.evaluate(batches)?)
+            }
+            None => None,
+        };
         for (split, totals) in [("training", &train), ("test", &test)] {
             if totals.images == 0 {
                 return Err(TrainError::NoImages {
@@ -102,6 +111,8 @@ impl Trainer<'_> {
             seconds: start.elapsed().as_secs_f64(),
             images_per_second: train.images as f64 / train_seconds.max(1e-9),
             data_wait_seconds: train.data_wait_seconds,
+            cifar10_1_loss: cifar10_1.as_ref().map(Totals::mean_loss),
+            cifar10_1_accuracy: cifar10_1.as_ref().map(Totals::accuracy),
         })
     }
 
@@ -180,11 +191,12 @@ impl Trainer<'_> {
         Ok(())
     }
 
-    /// Returns the summed loss and correct predictions over the test set.
-    fn evaluate(&self) -> Result<Totals, TrainError> {
+    /// Returns the summed loss and correct predictions over `batches`, in
+    /// inference mode.
+    fn evaluate(&self, batches: impl Iterator<Item = Batch>) -> Result<Totals, TrainError> {
         let _no_grad = tch::no_grad_guard();
         let mut totals = Totals::default();
-        for batch in self.data.test_batches(self.config.batch_size)? {
+        for batch in batches {
             let (images, labels) = to_tensors(&batch, self.device)?;
             let (logits, _) = self.network.f_forward_t(&images, false, 0.0)?;
             let loss = cross_entropy(&logits, &labels, Reduction::Sum)?;

@@ -5,8 +5,10 @@
 //! Cosine Power Annealing per epoch. The loss is cross-entropy plus the
 //! weighted auxiliary loss, gradients are clipped by global norm, and drop path
 //! ramps up linearly. The test split is evaluated after every epoch and the
-//! weights of the best epoch are kept. AutoAugment, which the published
-//! recipe applies to the training images, is an option (`autoaugment`).
+//! weights of the best epoch are kept. With `cifar10_1_dir`, CIFAR-10.1 is
+//! evaluated after every epoch too, but the test split alone chooses the
+//! best epoch. AutoAugment, which the published recipe applies to the
+//! training images, is an option (`autoaugment`).
 //!
 //! Every epoch ends with a checkpoint, from which [`resume()`] continues a
 //! stopped run. On the CPU with the same thread count it ends with the same
@@ -23,6 +25,7 @@ mod step;
 use std::path::Path;
 use std::time::Instant;
 
+use data::Dataset;
 use models::{
     build_network, count_macs, count_parameters, Genotype, Graph, ModelFile, NetworkConfig,
 };
@@ -140,6 +143,8 @@ fn run_manifest(run_config: &RunConfig, device: Device) -> Manifest {
 struct Setup {
     device: Device,
     data: RunData,
+    /// CIFAR-10.1, evaluated after every epoch when `--cifar10-1` is given.
+    cifar10_1: Option<Dataset>,
     graph: Graph,
     model: ModelFile,
 }
@@ -152,12 +157,14 @@ impl Setup {
         let device = select_device(config.device)?;
         let (genotype_name, genotype) = resolve_genotype(&config.genotype)?;
         let data = RunData::load(config)?;
+        let cifar10_1 = run_data::load_cifar10_1(config, data.classes())?;
         let network_config = config.network(data.classes().len());
         let graph = build_network(&genotype, &network_config)?;
         let model = model_file(genotype_name, genotype, network_config, data.classes());
         Ok(Setup {
             device,
             data,
+            cifar10_1,
             graph,
             model,
         })
@@ -208,6 +215,8 @@ fn train(
                 params_with_auxiliary: counts.with_auxiliary,
                 macs: count_macs(&setup.graph),
                 total_seconds: 0.0,
+                best_cifar10_1_accuracy: None,
+                final_cifar10_1_accuracy: None,
             },
             1,
         ),
@@ -219,6 +228,7 @@ fn train(
         optimizer,
         device: setup.device,
         data: &setup.data,
+        cifar10_1: setup.cifar10_1.as_ref(),
     };
     for epoch in first_epoch..=config.epochs {
         let settings = EpochSettings {
@@ -291,8 +301,10 @@ fn update_result(result: &mut RunResult, metrics: &EpochMetrics, total_seconds: 
     if finite && (first || metrics.test_accuracy > result.best_test_accuracy) {
         result.best_epoch = metrics.epoch;
         result.best_test_accuracy = metrics.test_accuracy;
+        result.best_cifar10_1_accuracy = metrics.cifar10_1_accuracy;
     }
     result.final_test_accuracy = metrics.test_accuracy;
+    result.final_cifar10_1_accuracy = metrics.cifar10_1_accuracy;
     result.epochs_completed = metrics.epoch;
     result.total_seconds = total_seconds;
 }
@@ -308,6 +320,7 @@ fn log_epoch(metrics: &EpochMetrics, result: &RunResult) {
         test_accuracy = format_args!("{:.2}", metrics.test_accuracy),
         best_epoch = result.best_epoch,
         best_test_accuracy = format_args!("{:.2}", result.best_test_accuracy),
+        cifar10_1_accuracy = metrics.cifar10_1_accuracy,
         seconds = format_args!("{:.1}", metrics.seconds),
         images_per_second = format_args!("{:.0}", metrics.images_per_second),
         "epoch finished"

@@ -94,6 +94,13 @@ pub struct EpochMetrics {
     /// from the thread that prepares them; 0 in lines written before it existed.
     #[serde(default)]
     pub data_wait_seconds: f64,
+    /// Mean cross-entropy per CIFAR-10.1 image, in inference mode; only in
+    /// runs with `--cifar10-1`, and `null` in JSON when it is not finite.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cifar10_1_loss: Option<f64>,
+    /// Top-1 accuracy in percent on CIFAR-10.1; only in runs with `--cifar10-1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cifar10_1_accuracy: Option<f64>,
 }
 
 /// Contents of `result.json`.
@@ -117,6 +124,13 @@ pub struct RunResult {
     /// Wall-clock seconds of the run. A resumed run adds the seconds of its
     /// earlier processes up to their last finished epoch.
     pub total_seconds: f64,
+    /// CIFAR-10.1 accuracy at `best_epoch`, which the CIFAR-10 test split
+    /// chooses; only in runs with `--cifar10-1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_cifar10_1_accuracy: Option<f64>,
+    /// CIFAR-10.1 accuracy of the last finished epoch; only in runs with `--cifar10-1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_cifar10_1_accuracy: Option<f64>,
 }
 
 /// Reads a number, or `null` (how serde_json writes NaN and infinities) as NaN.
@@ -450,6 +464,8 @@ mod tests {
             params_with_auxiliary: 1,
             macs: 1,
             total_seconds: 1.0,
+            best_cifar10_1_accuracy: None,
+            final_cifar10_1_accuracy: None,
         }
     }
 
@@ -465,6 +481,8 @@ mod tests {
             seconds: 1.0,
             images_per_second: 100.0,
             data_wait_seconds: 0.5,
+            cifar10_1_loss: None,
+            cifar10_1_accuracy: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! an ImageNet folder decoded batch by batch.
 
 use data::cifar10::{self, Split};
+use data::cifar10_1::{self, Cifar10_1};
 use data::imagenet::{self, EvalTransform, TrainTransform};
 use data::{
     Augment, AutoAugment, Batch, Dataset, EvalBatches, FileBatches, ImageFiles, ImageTransform,
@@ -164,6 +165,41 @@ fn load_cifar10(config: &FinalConfig) -> Result<RunData, TrainError> {
         test = data::subset::balanced(&test, n, config.seed);
     }
     Ok(RunData::Cifar10 { train, test })
+}
+
+/// Loads the CIFAR-10.1 set of `config.cifar10_1_dir`, when given, and
+/// checks that its labels mean the classes of the run, in the same order.
+pub(super) fn load_cifar10_1(
+    config: &FinalConfig,
+    classes: &[String],
+) -> Result<Option<Dataset>, TrainError> {
+    let Some(dir) = &config.cifar10_1_dir else {
+        return Ok(None);
+    };
+    let set = Cifar10_1::open(dir)?.load()?;
+    if set.is_empty() {
+        return Err(TrainError::InvalidOption {
+            option: "cifar10-1",
+            value: dir.display().to_string(),
+            fix: format!(
+                "its files contain no image; pass a folder with the {} images",
+                cifar10_1::NAME
+            ),
+        });
+    }
+    if set.classes != classes {
+        return Err(TrainError::DatasetMismatch {
+            what: format!("--cifar10-1 {}", dir.display()),
+            message: format!(
+                "{} labels mean the CIFAR-10 classes {:?}, but the training data has the \
+                 classes {:?}; use a CIFAR-10 data folder with these ten classes",
+                cifar10_1::NAME,
+                set.classes,
+                classes
+            ),
+        });
+    }
+    Ok(Some(set))
 }
 
 fn list_imagenet(config: &FinalConfig) -> Result<RunData, TrainError> {
