@@ -1,7 +1,7 @@
 //! Points the engine and the tests at the libtorch that torch-sys linked, so they
 //! start without LD_LIBRARY_PATH, keeps libtorch_cuda.so loaded on CUDA builds,
-//! compiles the binding of libtorch's deterministic mode, and records the
-//! versions and git revision that `manifest.json` reports.
+//! compiles the bindings of libtorch's deterministic mode and autocast type,
+//! and records the versions and git revision that `manifest.json` reports.
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +9,7 @@ fn main() {
     emit_tch_version();
     emit_git_revision();
     println!("cargo::rustc-check-cfg=cfg(deterministic_binding)");
+    println!("cargo::rustc-check-cfg=cfg(autocast_binding)");
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     let Some(lib_dir) = std::env::var_os("DEP_TCH_LIBTORCH_LIB") else {
         println!(
@@ -32,6 +33,7 @@ fn main() {
     let version = read_torch_version(&lib_dir).unwrap_or_else(|| "unknown".to_string());
     println!("cargo:rustc-env=TRAIN_LIBTORCH_VERSION={version}");
     compile_deterministic_binding(&lib_dir);
+    compile_autocast_binding(&lib_dir);
 }
 
 /// Compiles cpp/deterministic.cpp against the headers in `<lib>/../include`
@@ -62,6 +64,33 @@ fn compile_deterministic_binding(lib_dir: &Path) {
         .warnings(false)
         .compile("sharpdarts_deterministic");
     println!("cargo:rustc-cfg=deterministic_binding");
+}
+
+/// Compiles cpp/autocast.cpp like cpp/deterministic.cpp and sets the
+/// `autocast_binding` cfg when that succeeded.
+fn compile_autocast_binding(lib_dir: &Path) {
+    let source = "cpp/autocast.cpp";
+    println!("cargo:rerun-if-changed={source}");
+    let Some(include) = lib_dir.parent().map(|torch| torch.join("include")) else {
+        return;
+    };
+    if !include.join("ATen/autocast_mode.h").is_file() {
+        println!(
+            "cargo:warning=libtorch headers not found in {}; --amp is not available",
+            include.display()
+        );
+        return;
+    }
+    let cxx11_abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".to_string());
+    cc::Build::new()
+        .cpp(true)
+        .file(source)
+        .include(&include)
+        .flag("-std=c++17")
+        .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={cxx11_abi}"))
+        .warnings(false)
+        .compile("sharpdarts_autocast");
+    println!("cargo:rustc-cfg=autocast_binding");
 }
 
 /// Records the commit checked out in the workspace as TRAIN_GIT_REVISION

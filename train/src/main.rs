@@ -9,7 +9,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use models::search::Weighting;
 use models::{DatasetKind, OpTable, PrimitiveSet};
-use train::final_training::{self, DeviceChoice, FinalConfig, RunResult};
+use train::final_training::{self, DeviceChoice, FinalConfig, MixedPrecision, RunResult};
 use train::search::{self, SearchRunConfig};
 use train::{determinism, manifest};
 
@@ -46,6 +46,12 @@ enum Command {
 enum DeviceArg {
     Cpu,
     Cuda,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AmpArg {
+    Bf16,
+    Fp16,
 }
 
 #[derive(Args)]
@@ -135,6 +141,10 @@ struct FinalArgs {
     /// --threads, two runs on one machine then write the same metrics.
     #[arg(long)]
     deterministic: bool,
+    /// Mixed precision of the training forward pass on CUDA: bf16, or fp16
+    /// with dynamic loss scaling [default: off, float32]. Needs --device cuda.
+    #[arg(long, value_enum, value_name = "bf16|fp16")]
+    amp: Option<AmpArg>,
     /// Weight of the auxiliary head's loss; 0 builds the network without the head.
     #[arg(long, default_value_t = 0.4)]
     auxiliary_weight: f64,
@@ -325,6 +335,10 @@ impl FinalArgs {
                 .then_some(self.cutout_length.unwrap_or(DEFAULT_CUTOUT_LENGTH)),
             autoaugment: self.autoaugment,
             deterministic: self.deterministic,
+            amp: self.amp.map(|amp| match amp {
+                AmpArg::Bf16 => MixedPrecision::Bf16,
+                AmpArg::Fp16 => MixedPrecision::Fp16,
+            }),
             auxiliary_weight: self.auxiliary_weight,
             drop_path_prob: self.drop_path_prob.unwrap_or(recipe.drop_path_prob),
             grad_clip: self.grad_clip,
@@ -617,6 +631,26 @@ mod tests {
         let config = final_args(&[]).to_config();
         let library = FinalConfig::new("DARTS", "d".into(), "o".into());
         assert_eq!(config, library);
+    }
+
+    #[test]
+    fn amp_reaches_config() {
+        assert_eq!(final_args(&[]).to_config().amp, None);
+        let bf16 = final_args(&["--amp", "bf16", "--device", "cuda"]).to_config();
+        assert_eq!(bf16.amp, Some(MixedPrecision::Bf16));
+        let fp16 = final_args(&["--amp", "fp16", "--device", "cuda"]).to_config();
+        assert_eq!(fp16.amp, Some(MixedPrecision::Fp16));
+        fp16.validate().unwrap();
+    }
+
+    #[test]
+    fn amp_rejected_on_cpu() {
+        for precision in ["bf16", "fp16"] {
+            let config = final_args(&["--amp", precision]).to_config();
+            let message = config.validate().unwrap_err().to_string();
+            assert!(message.contains(&format!("--amp {precision}")), "{message}");
+            assert!(message.contains("--device cuda"), "{message}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use models::{DatasetKind, NetworkConfig, OpTable};
 use serde::{Deserialize, Serialize};
 
+use super::amp::MixedPrecision;
 use crate::{invalid_option as invalid, TrainError};
 
 /// SGD momentum of the published recipe.
@@ -82,6 +83,9 @@ pub struct FinalConfig {
     /// Use libtorch's deterministic algorithms.
     #[serde(default)]
     pub deterministic: bool,
+    /// Autocast the training forward pass to this type; CUDA only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amp: Option<MixedPrecision>,
     /// Weight of the auxiliary loss; 0 builds the network without auxiliary head.
     pub auxiliary_weight: f64,
     /// Drop path probability of the last epoch; epoch `e` uses `p * e / epochs`.
@@ -126,6 +130,7 @@ impl FinalConfig {
             cutout: None,
             autoaugment: false,
             deterministic: false,
+            amp: None,
             auxiliary_weight: 0.4,
             drop_path_prob: 0.2,
             grad_clip: 5.0,
@@ -232,6 +237,13 @@ impl FinalConfig {
         self.network(1).validate()?;
         non_negative("weight-decay", self.weight_decay)?;
 
+        if let (Some(precision), DeviceChoice::Cpu) = (self.amp, self.device) {
+            return invalid(
+                "amp",
+                precision,
+                "mixed precision is only built for CUDA; add --device cuda or leave out --amp",
+            );
+        }
         if let (DatasetKind::ImageNet, Some(dir)) = (self.dataset, &self.cifar10_1_dir) {
             return invalid(
                 "cifar10-1",

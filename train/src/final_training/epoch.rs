@@ -14,10 +14,13 @@ use data::{Batch, Dataset, EvalBatches, Normalization};
 use indicatif::{ProgressBar, ProgressStyle};
 use tch::{Device, Kind, Reduction, Tensor};
 
+use super::amp::LossScaler;
 use super::config::FinalConfig;
 use super::outputs::EpochMetrics;
 use super::run_data::RunData;
-use super::step::{apply_gradients, cross_entropy, training_loss, SgdOptimizer};
+use super::step::{
+    apply_gradients, apply_scaled_gradients, cross_entropy, training_loss, SgdOptimizer,
+};
 use crate::{Network, TrainError};
 
 /// Training batches prepared ahead of the step that uses them.
@@ -51,6 +54,8 @@ pub(super) struct Trainer<'a> {
     pub data: &'a RunData,
     /// CIFAR-10.1, evaluated after the test split when given.
     pub cifar10_1: Option<&'a Dataset>,
+    /// Loss scale of `--amp fp16`; `None` otherwise.
+    pub loss_scaler: Option<LossScaler>,
 }
 
 /// Sums over the images of an epoch.
@@ -171,19 +176,38 @@ impl Trainer<'_> {
             return Ok(());
         }
         let (images, labels) = to_tensors(batch, self.device)?;
-        let (logits, loss) = training_loss(
-            &self.network,
-            &images,
-            &labels,
-            self.config.auxiliary_weight,
-            settings.drop_path_prob,
-        )?;
+        // NOTE: the --amp path (CUDA only) has not been run: no CUDA device
+        // was available when it was written, and the tests cover only its
+        // rejection on the CPU and the loss-scale rule.
+        let (logits, loss) = tch::autocast(self.config.amp.is_some(), || {
+            training_loss(
+                &self.network,
+                &images,
+                &labels,
+                self.config.auxiliary_weight,
+                settings.drop_path_prob,
+            )
+        })?;
         let loss_value = loss.f_double_value(&[])?;
         if !loss_value.is_finite() {
             return Err(non_finite_loss(settings, step, loss_value));
         }
 
-        apply_gradients(&mut self.optimizer, &loss, self.config.grad_clip)?;
+        match &mut self.loss_scaler {
+            Some(scaler) => {
+                let stepped =
+                    apply_scaled_gradients(&mut self.optimizer, &loss, self.config.grad_clip, scaler)?;
+                if !stepped {
+                    tracing::debug!(
+                        epoch = settings.epoch,
+                        step,
+                        loss_scale = scaler.scale,
+                        "skipped a step with non-finite float16 gradients; halved the loss scale"
+                    );
+                }
+            }
+            None => apply_gradients(&mut self.optimizer, &loss, self.config.grad_clip)?,
+        }
 
         totals.loss += loss_value * batch.len as f64;
         totals.correct += count_correct(&logits, &labels)?;

@@ -15,6 +15,7 @@
 //! metrics, bit for bit, as an uninterrupted run (tests/final_resume.rs
 //! checks this with one thread and `deterministic`).
 
+mod amp;
 mod config;
 mod epoch;
 mod outputs;
@@ -32,6 +33,7 @@ use models::{
 use tch::nn::VarStore;
 use tch::Device;
 
+pub use amp::{LossScaler, MixedPrecision};
 pub use config::{
     DeviceChoice, FinalConfig, DEFAULT_WARMUP_EPOCHS, IMAGENET_WEIGHT_DECAY, MOMENTUM, WEIGHT_DECAY,
 };
@@ -155,6 +157,9 @@ impl Setup {
             determinism::enable()?;
         }
         let device = select_device(config.device)?;
+        if let Some(precision) = config.amp {
+            amp::set_autocast_type(precision)?;
+        }
         let (genotype_name, genotype) = resolve_genotype(&config.genotype)?;
         let data = RunData::load(config)?;
         let cifar10_1 = run_data::load_cifar10_1(config, data.classes())?;
@@ -196,10 +201,15 @@ fn train(
         "network built"
     );
 
+    let fp16 = config.amp == Some(MixedPrecision::Fp16);
+    let mut loss_scaler = fp16.then(LossScaler::new);
     let (mut result, first_epoch) = match checkpoint {
         Some(checkpoint) => {
             checkpoint.restore(&folder.path(CHECKPOINT_FILE), &vs, &mut optimizer)?;
             let state = checkpoint.state;
+            if fp16 {
+                loss_scaler = Some(state.loss_scaler.unwrap_or_default());
+            }
             (state.result, state.epochs_completed + 1)
         }
         None => (
@@ -229,6 +239,7 @@ fn train(
         device: setup.device,
         data: &setup.data,
         cifar10_1: setup.cifar10_1.as_ref(),
+        loss_scaler,
     };
     for epoch in first_epoch..=config.epochs {
         let settings = EpochSettings {
@@ -244,7 +255,12 @@ fn train(
             seconds_before + start.elapsed().as_secs_f64(),
         );
         log_epoch(&metrics, &result);
-        let state = CheckpointState::after_epoch(&result, metrics, schedule.get(epoch).copied());
+        let state = CheckpointState::after_epoch(
+            &result,
+            metrics,
+            schedule.get(epoch).copied(),
+            trainer.loss_scaler.clone(),
+        );
         resume::commit_epoch(&vs, &trainer.optimizer, &mut folder, &state)?;
     }
     finished(config.epochs, config.lr, result)

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
 use tch::{Device, Tensor};
 
+use super::amp::LossScaler;
 use super::config::FinalConfig;
 use super::outputs::{
     EpochMetrics, RunConfig, RunFolder, RunResult, CHECKPOINT_FILE, CHECKPOINT_STATE_FILE,
@@ -59,14 +60,19 @@ pub struct CheckpointState {
     pub result: RunResult,
     /// `metrics.jsonl` line of that epoch.
     pub last_epoch: EpochMetrics,
+    /// Loss scale after that epoch, in runs with `--amp fp16`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scaler: Option<LossScaler>,
 }
 
 impl CheckpointState {
-    /// Returns the state after the epoch of `metrics`, with `next_lr` from the schedule.
+    /// Returns the state after the epoch of `metrics`, with `next_lr` from
+    /// the schedule and the loss scale of `--amp fp16`.
     pub(super) fn after_epoch(
         result: &RunResult,
         metrics: EpochMetrics,
         next_lr: Option<f64>,
+        loss_scaler: Option<LossScaler>,
     ) -> CheckpointState {
         CheckpointState {
             train_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -74,6 +80,7 @@ impl CheckpointState {
             next_lr,
             result: result.clone(),
             last_epoch: metrics,
+            loss_scaler,
         }
     }
 }

@@ -4,6 +4,7 @@
 use tch::nn::VarStore;
 use tch::{Reduction, Tensor};
 
+use super::amp::LossScaler;
 use super::config::{FinalConfig, MOMENTUM};
 use crate::optim::{clip_grad_norm, Sgd};
 use crate::{Network, TrainError};
@@ -112,15 +113,51 @@ pub fn apply_gradients(
     grad_clip: f64,
 ) -> Result<(), TrainError> {
     let parameters = optimizer.parameter_tensors();
-    for parameter in &parameters {
+    zero_gradients(&parameters)?;
+    loss.f_backward()?;
+    clip_grad_norm(&parameters, grad_clip)?;
+    optimizer.sgd.step(&parameters, optimizer.lr)
+}
+
+/// Runs [`apply_gradients`] with float16 loss scaling: backpropagates `loss`
+/// times the scale, divides the gradients by it, and takes the step only when
+/// their norm is finite. Returns whether the step was taken; `scaler` is
+/// updated either way.
+pub fn apply_scaled_gradients(
+    optimizer: &mut SgdOptimizer,
+    loss: &Tensor,
+    grad_clip: f64,
+    scaler: &mut LossScaler,
+) -> Result<bool, TrainError> {
+    let parameters = optimizer.parameter_tensors();
+    zero_gradients(&parameters)?;
+    loss.f_mul_scalar(scaler.scale)?.f_backward()?;
+    tch::no_grad(|| -> Result<(), TrainError> {
+        for parameter in &parameters {
+            let mut grad = parameter.grad();
+            if grad.defined() {
+                let _ = grad.f_div_scalar_(scaler.scale)?;
+            }
+        }
+        Ok(())
+    })?;
+    // An infinity or NaN in any gradient makes the global norm non-finite.
+    let norm = clip_grad_norm(&parameters, grad_clip)?;
+    if !scaler.update(norm.is_finite()) {
+        return Ok(false);
+    }
+    optimizer.sgd.step(&parameters, optimizer.lr)?;
+    Ok(true)
+}
+
+fn zero_gradients(parameters: &[Tensor]) -> Result<(), TrainError> {
+    for parameter in parameters {
         let mut grad = parameter.grad();
         if grad.defined() {
             let _ = grad.f_zero_()?;
         }
     }
-    loss.f_backward()?;
-    clip_grad_norm(&parameters, grad_clip)?;
-    optimizer.sgd.step(&parameters, optimizer.lr)
+    Ok(())
 }
 
 /// Cross-entropy of logits against class indices, without label smoothing.
@@ -178,6 +215,41 @@ mod tests {
         let difference = (&theirs_p - &ours_p).abs().max().double_value(&[]);
         assert!(difference < 1e-5, "{difference}");
         assert_eq!(ours.momentum_buffers().len(), 1);
+    }
+
+    /// Scaled gradients take the same step as unscaled ones, and an
+    /// infinite gradient skips the step and halves the scale.
+    #[test]
+    fn scaled_step_matches_and_skips_overflow() {
+        let config = FinalConfig::new("DARTS", "data".into(), "run".into());
+        let start = Tensor::from_slice(&[1.0f32, -2.0, 0.5]);
+        let plain_vs = VarStore::new(Device::Cpu);
+        let plain_p = plain_vs.root().var_copy("p", &start);
+        let mut plain = sgd(&plain_vs, &config).unwrap();
+        let scaled_vs = VarStore::new(Device::Cpu);
+        let scaled_p = scaled_vs.root().var_copy("p", &start);
+        let mut scaled = sgd(&scaled_vs, &config).unwrap();
+        let mut scaler = LossScaler::new();
+
+        apply_gradients(&mut plain, &plain_p.square().sum(Kind::Float), 5.0).unwrap();
+        let stepped = apply_scaled_gradients(
+            &mut scaled,
+            &scaled_p.square().sum(Kind::Float),
+            5.0,
+            &mut scaler,
+        )
+        .unwrap();
+        assert!(stepped);
+        let difference = (&plain_p - &scaled_p).abs().max().double_value(&[]);
+        assert!(difference < 1e-6, "{difference}");
+        assert_eq!(scaler.scale, LossScaler::INITIAL_SCALE);
+
+        let before = scaled_p.copy();
+        let overflow = scaled_p.sum(Kind::Float) * f64::INFINITY;
+        let stepped = apply_scaled_gradients(&mut scaled, &overflow, 5.0, &mut scaler).unwrap();
+        assert!(!stepped, "a non-finite gradient skips the step");
+        assert!(scaled_p.equal(&before), "the weights are unchanged");
+        assert_eq!(scaler.scale, LossScaler::INITIAL_SCALE / 2.0);
     }
 
     #[test]
