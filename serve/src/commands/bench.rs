@@ -105,7 +105,7 @@ struct BenchReport {
     macs_per_image: Option<u64>,
     /// The CPU's peak FLOP rate; `None` on CUDA or when it is unknown.
     peak: Option<CpuPeak>,
-    /// Why `peak` is missing.
+    /// Reason the peak is missing.
     peak_missing: Option<String>,
     results: Vec<BenchRecord>,
 }
@@ -213,11 +213,11 @@ fn plan(args: &BenchArgs) -> Plan {
     }
 }
 
-/// The thread counts asked for, or 1, 2, 4, ... up to the physical cores
-/// plus the core count itself.
-fn thread_sweep(asked: &[usize]) -> Vec<usize> {
-    if !asked.is_empty() {
-        return asked.to_vec();
+/// Returns the requested thread counts, or 1, 2, 4, ... up to the physical
+/// cores plus the core count itself.
+fn thread_sweep(requested: &[usize]) -> Vec<usize> {
+    if !requested.is_empty() {
+        return requested.to_vec();
     }
     let cores = physical_cores().unwrap_or_else(default_intra_threads);
     let mut sweep: Vec<usize> = std::iter::successors(Some(1usize), |n| Some(n * 2))
@@ -319,7 +319,7 @@ fn csv(report: &BenchReport) -> String {
     text
 }
 
-/// Quotes a CSV field when it holds a comma, quote or line break.
+/// Quotes a CSV field when it contains a comma, quote or line break.
 fn csv_field(value: &str) -> String {
     if value.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", value.replace('"', "\"\""))
@@ -329,6 +329,14 @@ fn csv_field(value: &str) -> String {
 }
 
 fn table(report: &BenchReport) -> String {
+    let mut text = table_header(report);
+    text.push('\n');
+    text.push_str(&table_rows(report));
+    text
+}
+
+/// Describes the model, the runtime, the budgets and the peak, one per line.
+fn table_header(report: &BenchReport) -> String {
     let mut text = String::new();
     let _ = writeln!(text, "model: {}", report.model.display());
     if let Some(genotype) = &report.genotype {
@@ -364,7 +372,12 @@ fn table(report: &BenchReport) -> String {
         }
         (None, None) => {}
     }
-    text.push('\n');
+    text
+}
+
+/// Formats one row per configuration, then the footnotes.
+fn table_rows(report: &BenchReport) -> String {
+    let mut text = String::new();
     let _ = writeln!(
         text,
         "{:>5} {:>7} {:>14} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>10} {:>8} {:>7} {:>12}",
