@@ -32,24 +32,52 @@ fn main() {
 
     let version = read_torch_version(&lib_dir).unwrap_or_else(|| "unknown".to_string());
     println!("cargo:rustc-env=TRAIN_LIBTORCH_VERSION={version}");
-    compile_deterministic_binding(&lib_dir);
-    compile_autocast_binding(&lib_dir);
+    compile_binding(&DETERMINISTIC_BINDING, &lib_dir);
+    compile_binding(&AUTOCAST_BINDING, &lib_dir);
 }
 
-/// Compiles cpp/deterministic.cpp against the headers in `<lib>/../include`
-/// with the flags torch-sys uses for its own C++ wrapper, and sets the
-/// `deterministic_binding` cfg when that succeeded.
-fn compile_deterministic_binding(lib_dir: &Path) {
-    let source = "cpp/deterministic.cpp";
-    println!("cargo:rerun-if-changed={source}");
+/// A C++ file compiled against libtorch's headers, for a libtorch call that
+/// tch 0.24 does not bind.
+struct Binding {
+    source: &'static str,
+    /// Header that must exist for the source to compile.
+    header: &'static str,
+    library: &'static str,
+    /// cfg set when the binding compiled.
+    cfg: &'static str,
+    /// Command-line option that needs the binding, for the warning.
+    option: &'static str,
+}
+
+const DETERMINISTIC_BINDING: Binding = Binding {
+    source: "cpp/deterministic.cpp",
+    header: "ATen/Context.h",
+    library: "sharpdarts_deterministic",
+    cfg: "deterministic_binding",
+    option: "--deterministic",
+};
+
+const AUTOCAST_BINDING: Binding = Binding {
+    source: "cpp/autocast.cpp",
+    header: "ATen/autocast_mode.h",
+    library: "sharpdarts_autocast",
+    cfg: "autocast_binding",
+    option: "--amp",
+};
+
+/// Compiles `binding` with the flags torch-sys uses for its own C++ wrapper,
+/// and sets its cfg when that succeeded.
+fn compile_binding(binding: &Binding, lib_dir: &Path) {
+    println!("cargo:rerun-if-changed={}", binding.source);
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     let Some(include) = lib_dir.parent().map(|torch| torch.join("include")) else {
         return;
     };
-    if !include.join("ATen/Context.h").is_file() {
+    if !include.join(binding.header).is_file() {
         println!(
-            "cargo:warning=libtorch headers not found in {}; --deterministic is not available",
-            include.display()
+            "cargo:warning=libtorch headers not found in {}; {} is not available",
+            include.display(),
+            binding.option
         );
         return;
     }
@@ -57,40 +85,13 @@ fn compile_deterministic_binding(lib_dir: &Path) {
     let cxx11_abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".to_string());
     cc::Build::new()
         .cpp(true)
-        .file(source)
+        .file(binding.source)
         .include(&include)
         .flag("-std=c++17")
         .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={cxx11_abi}"))
         .warnings(false)
-        .compile("sharpdarts_deterministic");
-    println!("cargo:rustc-cfg=deterministic_binding");
-}
-
-/// Compiles cpp/autocast.cpp like cpp/deterministic.cpp and sets the
-/// `autocast_binding` cfg when that succeeded.
-fn compile_autocast_binding(lib_dir: &Path) {
-    let source = "cpp/autocast.cpp";
-    println!("cargo:rerun-if-changed={source}");
-    let Some(include) = lib_dir.parent().map(|torch| torch.join("include")) else {
-        return;
-    };
-    if !include.join("ATen/autocast_mode.h").is_file() {
-        println!(
-            "cargo:warning=libtorch headers not found in {}; --amp is not available",
-            include.display()
-        );
-        return;
-    }
-    let cxx11_abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".to_string());
-    cc::Build::new()
-        .cpp(true)
-        .file(source)
-        .include(&include)
-        .flag("-std=c++17")
-        .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={cxx11_abi}"))
-        .warnings(false)
-        .compile("sharpdarts_autocast");
-    println!("cargo:rustc-cfg=autocast_binding");
+        .compile(binding.library);
+    println!("cargo:rustc-cfg={}", binding.cfg);
 }
 
 /// Records the commit checked out in the workspace as TRAIN_GIT_REVISION

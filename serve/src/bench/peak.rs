@@ -24,7 +24,7 @@ pub struct CpuPeak {
     /// Physical cores (logical CPUs where cores are not listed).
     pub cores: usize,
     pub clock_ghz: f64,
-    /// Where the clock came from.
+    /// Source of the clock value.
     pub clock_source: String,
     /// Widest vector instruction set found: AVX-512, AVX2, AVX, SSE or NEON.
     pub simd: String,
@@ -32,7 +32,7 @@ pub struct CpuPeak {
     pub lanes: usize,
     /// Fused multiply-add units per core.
     pub fma_units: usize,
-    /// Where the FMA unit count came from.
+    /// Source of the FMA unit count.
     pub fma_source: String,
     /// FLOP per lane and cycle per unit: 2 with FMA, 1 without.
     pub flop_per_lane: usize,
@@ -42,7 +42,7 @@ pub struct CpuPeak {
     pub formula: String,
 }
 
-/// Why the peak could not be computed.
+/// Reason the peak could not be computed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeakUnknown(pub String);
 
@@ -52,7 +52,7 @@ impl fmt::Display for PeakUnknown {
     }
 }
 
-/// What /proc/cpuinfo and sysfs say about the CPU.
+/// CPU facts read from /proc/cpuinfo and sysfs.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CpuFacts {
     pub model: Option<String>,
@@ -214,7 +214,7 @@ mod tests {
     }
 
     #[test]
-    fn avx2_peak_is_cores_clock_units_lanes_and_two() {
+    fn avx2_peak_multiplies_its_inputs() {
         let peak = CpuPeak::from_facts(&facts(EPYC, None, 2), PeakOverrides::default()).unwrap();
         assert_eq!(peak.model, "AMD EPYC 7B13");
         assert_eq!(

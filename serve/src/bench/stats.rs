@@ -56,13 +56,13 @@ impl LatencyStats {
         })
     }
 
-    /// Whether the spread is large enough to distrust the mean.
+    /// Returns whether the spread is large enough to distrust the mean.
     pub fn is_noisy(&self) -> bool {
         self.cv > NOISY_CV
     }
 }
 
-/// The `percent`-th percentile of ascending `sorted` samples, nearest rank.
+/// Returns the `percent`-th percentile of ascending `sorted` samples by nearest rank.
 fn nearest_rank(sorted: &[f64], percent: f64) -> f64 {
     let rank = (percent / 100.0 * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]

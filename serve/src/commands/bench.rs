@@ -445,7 +445,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_thread_sweep_doubles_up_to_the_core_count() {
+    fn default_thread_sweep_doubles() {
         assert_eq!(thread_sweep(&[3, 1]), vec![3, 1]);
         let sweep = thread_sweep(&[]);
         assert_eq!(sweep[0], 1);
