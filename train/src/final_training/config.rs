@@ -329,12 +329,8 @@ mod tests {
 
     #[test]
     fn cifar10_1_rejected_for_imagenet() {
-        let imagenet = FinalConfig::for_dataset(
-            DatasetKind::ImageNet,
-            "DARTS",
-            "data".into(),
-            "run".into(),
-        );
+        let imagenet =
+            FinalConfig::for_dataset(DatasetKind::ImageNet, "DARTS", "data".into(), "run".into());
         let config = FinalConfig {
             cifar10_1_dir: Some("c101".into()),
             ..imagenet

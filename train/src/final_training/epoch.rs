@@ -92,7 +92,8 @@ impl Trainer<'_> {
         let test = self.evaluate(self.data.test_batches(self.config.batch_size)?)?;
         let cifar10_1 = match self.cifar10_1 {
             Some(set) => {
-                let batches = EvalBatches::new(set, self.config.batch_size, Normalization::CIFAR10)?;
+                let batches =
+                    EvalBatches::new(set, self.config.batch_size, Normalization::CIFAR10)?;
                 Some(self.evaluate(batches)?)
             }
             None => None,
@@ -195,8 +196,12 @@ impl Trainer<'_> {
 
         match &mut self.loss_scaler {
             Some(scaler) => {
-                let stepped =
-                    apply_scaled_gradients(&mut self.optimizer, &loss, self.config.grad_clip, scaler)?;
+                let stepped = apply_scaled_gradients(
+                    &mut self.optimizer,
+                    &loss,
+                    self.config.grad_clip,
+                    scaler,
+                )?;
                 if !stepped {
                     tracing::debug!(
                         epoch = settings.epoch,
