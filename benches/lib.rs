@@ -79,7 +79,9 @@ pub fn random_labels(batch: usize) -> Tensor {
     )
 }
 
-/// Sets libtorch's intra-op threads to [`THREADS`].
+/// Sets libtorch's intra-op threads to [`THREADS`] and caps oneDNN's
+/// instruction set as `train` does, so the benchmarks time the trainer's kernels.
 pub fn set_torch_threads() {
+    train::onednn::cap_cpu_isa();
     tch::set_num_threads(THREADS as i32);
 }

@@ -8,6 +8,7 @@ pub mod determinism;
 pub mod final_training;
 pub mod manifest;
 pub mod network;
+pub mod onednn;
 pub mod optim;
 pub mod schedule;
 pub mod search;

@@ -351,6 +351,7 @@ impl FinalArgs {
 
 fn main() -> ExitCode {
     reset_sigpipe();
+    train::onednn::cap_cpu_isa();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

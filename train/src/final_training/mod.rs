@@ -61,6 +61,7 @@ use run_data::RunData;
 /// every epoch finished with a non-finite test loss, so no weights were saved;
 /// `metrics.jsonl` and `result.json` are written in both cases.
 pub fn run(config: &FinalConfig) -> Result<RunResult, TrainError> {
+    crate::onednn::cap_cpu_isa();
     let start = Instant::now();
     config.validate()?;
     let schedule = schedule(config)?;
@@ -82,6 +83,7 @@ pub fn run(config: &FinalConfig) -> Result<RunResult, TrainError> {
 /// temporary files are deleted, and the files that follow the last
 /// checkpoint are rewritten from it.
 pub fn resume(run_dir: &Path) -> Result<RunResult, TrainError> {
+    crate::onednn::cap_cpu_isa();
     let start = Instant::now();
     let run_config = read_run_config(run_dir)?;
     let config = FinalConfig {

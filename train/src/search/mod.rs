@@ -57,6 +57,7 @@ const PREFETCH_BATCHES: usize = 2;
 
 /// Runs `train search` into a new run folder.
 pub fn run(config: &SearchRunConfig, threads: usize) -> Result<SearchResult, TrainError> {
+    crate::onednn::cap_cpu_isa();
     config.validate()?;
     prepare_folder(&config.out_dir)?;
     // Data, network and memory are checked before the first file is written,
