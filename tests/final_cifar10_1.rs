@@ -182,7 +182,10 @@ fn cifar10_1_evaluated_every_epoch() {
 
     let result = read_json(&whole.join("result.json"));
     let best_epoch = result["best_epoch"].as_u64().unwrap() as usize;
-    assert!((1..=EPOCHS).contains(&best_epoch), "best_epoch {best_epoch}");
+    assert!(
+        (1..=EPOCHS).contains(&best_epoch),
+        "best_epoch {best_epoch}"
+    );
     let best_line = &lines[best_epoch - 1];
     assert_eq!(
         result["best_test_accuracy"], best_line["test_accuracy"],

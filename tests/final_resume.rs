@@ -163,7 +163,10 @@ fn assert_data_wait_recorded(run_dir: &Path) {
             .as_f64()
             .unwrap_or_else(|| panic!("epoch {epoch} has no data_wait_seconds: {line}"));
         let seconds = line["seconds"].as_f64().unwrap();
-        assert!(wait.is_finite(), "data_wait_seconds {wait} of epoch {epoch}");
+        assert!(
+            wait.is_finite(),
+            "data_wait_seconds {wait} of epoch {epoch}"
+        );
         assert!(wait >= 0.0, "data_wait_seconds {wait} of epoch {epoch}");
         assert!(
             wait <= seconds,

@@ -47,7 +47,14 @@ fn train_and_export(data: &Path, run_dir: &Path, genotype: &str, ops: &str) {
         .arg(run_dir)
         .args(["--init-channels", "8", "--layers", "5", "--epochs", "1"])
         .args(["--warmup-epochs", "0", "--batch-size", "4"])
-        .args(["--limit-train", "64", "--limit-test", "20", "--threads", "1"]);
+        .args([
+            "--limit-train",
+            "64",
+            "--limit-test",
+            "20",
+            "--threads",
+            "1",
+        ]);
     run_ok(&mut train, &format!("train final {genotype} --ops {ops}"));
     let mut export = Command::new(binary("export"));
     export

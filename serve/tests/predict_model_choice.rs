@@ -54,7 +54,11 @@ fn bundled_model() -> std::path::PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../models/trained")
         .join(BUNDLED);
-    assert!(path.is_file(), "the shipped model {} is missing", path.display());
+    assert!(
+        path.is_file(),
+        "the shipped model {} is missing",
+        path.display()
+    );
     path
 }
 
@@ -74,7 +78,10 @@ fn images_alone_use_the_bundled_model() {
     assert!(output.status.success(), "{}", describe(&output));
     let json = stdout_json(&output);
     let model = Path::new(json["model"].as_str().unwrap());
-    assert_eq!(model.canonicalize().unwrap(), bundled.canonicalize().unwrap());
+    assert_eq!(
+        model.canonicalize().unwrap(),
+        bundled.canonicalize().unwrap()
+    );
 
     let results = json["results"].as_array().unwrap();
     assert_eq!(results.len(), images.len());
@@ -87,7 +94,11 @@ fn images_alone_use_the_bundled_model() {
         })
         .count();
     let accuracy = correct as f64 / images.len() as f64;
-    assert!(accuracy >= 0.7, "{correct} of {} photos right", images.len());
+    assert!(
+        accuracy >= 0.7,
+        "{correct} of {} photos right",
+        images.len()
+    );
 }
 
 /// The shipped model carries the metadata of a `train final` run: its
@@ -104,7 +115,6 @@ fn bundled_model_describes_itself() {
     assert_eq!(info["graph"]["params_published"], 264_634);
     let metadata = &info["metadata"];
     assert_eq!(metadata["genotype_name"], "DARTS_PRIMITIVES_DIL_IS_SEPCONV");
-    let classes: Vec<String> =
-        serde_json::from_str(metadata["classes"].as_str().unwrap()).unwrap();
+    let classes: Vec<String> = serde_json::from_str(metadata["classes"].as_str().unwrap()).unwrap();
     assert_eq!(classes, CLASSES);
 }
