@@ -335,6 +335,12 @@ fn deterministic_runs_match() {
     assert_eq!(manifest["deterministic"], true, "libtorch's flag was set");
     assert_eq!(manifest["seed"], 5);
     assert_eq!(manifest["device"], "cpu");
+    let isa = std::env::var("ONEDNN_MAX_CPU_ISA").unwrap_or_else(|_| "AVX2".to_string());
+    assert_eq!(
+        manifest["onednn_max_cpu_isa"],
+        isa.as_str(),
+        "train caps oneDNN"
+    );
     assert_eq!(manifest["options"], config);
     assert_eq!(manifest["command_line"][1], "final");
     assert_eq!(manifest["tch_version"], "0.24.0");

@@ -33,6 +33,10 @@ pub struct Manifest {
     pub onnxruntime_version: Option<String>,
     /// Device the run trains on: `cpu` or `cuda:N`.
     pub device: String,
+    /// `ONEDNN_MAX_CPU_ISA` as the run started: the cap on libtorch's CPU
+    /// convolution kernels (`AVX2` unless the user set another).
+    #[serde(default)]
+    pub onednn_max_cpu_isa: Option<String>,
     pub seed: u64,
     /// Whether libtorch's deterministic-algorithms flag was set when the run started.
     pub deterministic: bool,
@@ -63,6 +67,7 @@ impl Manifest {
             libtorch_version: libtorch_version(),
             onnxruntime_version: onnxruntime_version(),
             device: device_name(device),
+            onednn_max_cpu_isa: std::env::var(crate::onednn::MAX_CPU_ISA_VARIABLE).ok(),
             seed,
             deterministic,
             started_at: rfc3339_utc(SystemTime::now()),
