@@ -18,6 +18,11 @@ pub const SAFE_MAX_CPU_ISA: &str = "AVX2";
 /// leaves the choice to the user. It takes effect only when called before the
 /// process's first libtorch convolution, so every training entry point calls
 /// it first. Later calls change nothing.
+///
+/// NOTE: setting a variable while other threads read the environment is a
+/// data race in C, so call this before starting libtorch threads where you
+/// can. `train` calls it first thing in `main`, and cargo's test and bench
+/// processes start with the variable set (`.cargo/config.toml`).
 pub fn cap_cpu_isa() {
     if std::env::var_os(MAX_CPU_ISA_VARIABLE).is_none() {
         std::env::set_var(MAX_CPU_ISA_VARIABLE, SAFE_MAX_CPU_ISA);
